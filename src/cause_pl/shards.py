@@ -1,0 +1,241 @@
+"""Shard schema (DESIGN.md section 3): sample encoding, atomic shard files, the index.json manifest.
+
+Two kinds of shards exist. ``speech_au``: one utterance per sample with ``mel.npy`` (frames, n_mels)
+float16, ``au.npy`` (frames, 17) float16 on the 0..5 scale, ``valid.npy`` (frames,) bool and a
+``json`` record. ``faces``: one image per sample with ``jpg``, ``au.npy`` (17,) float32 and ``json``.
+Arrays are stored as plain ``.npy`` (never pickled) so any reader, ``webdataset`` included, decodes them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import webdataset as wds
+
+from cause_pl.au import NUM_AUS
+
+SCHEMA_VERSION = 1
+SPEECH_AU = "speech_au"
+FACES = "faces"
+KINDS = (SPEECH_AU, FACES)
+INDEX_FILE = "index.json"
+REJECTED_FILE = "rejected.jsonl"
+
+
+class ShardError(ValueError):
+    """A shard directory, index or sample that does not follow the schema."""
+
+
+def encode_npy(array: np.ndarray) -> bytes:
+    """Serialise an array as ``.npy`` bytes (no pickle)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def decode_npy(data: bytes) -> np.ndarray:
+    """Inverse of :func:`encode_npy`; refuses pickled object arrays."""
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def check_key(key: str) -> str:
+    """WebDataset splits file names at the first dot: keys must not contain one (nor a slash)."""
+    if not key or "." in key or "/" in key:
+        raise ShardError(f"invalid sample key {key!r}: keys must be non-empty without '.' or '/'")
+    return key
+
+
+def speech_sample(
+    key: str, mel: np.ndarray, au: np.ndarray, valid: np.ndarray, meta: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Encode one utterance as a ``speech_au`` sample; checks shapes agree frame for frame."""
+    frames = mel.shape[0]
+    if mel.ndim != 2 or au.shape != (frames, NUM_AUS) or valid.shape != (frames,):
+        raise ShardError(
+            f"sample {key}: shapes disagree: mel {mel.shape}, au {au.shape}, valid {valid.shape}"
+            f" (expected (F, n_mels), (F, {NUM_AUS}), (F,))"
+        )
+    return {
+        "__key__": check_key(key),
+        "mel.npy": encode_npy(mel.astype(np.float16)),
+        "au.npy": encode_npy(au.astype(np.float16)),
+        "valid.npy": encode_npy(valid.astype(bool)),
+        "json": json.dumps({**meta, "frames": int(frames)}, sort_keys=True).encode(),
+    }
+
+
+def face_sample(key: str, jpeg: bytes, au: np.ndarray, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Encode one face image as a ``faces`` sample."""
+    if au.shape != (NUM_AUS,):
+        raise ShardError(f"sample {key}: au shape {au.shape}, expected ({NUM_AUS},)")
+    return {
+        "__key__": check_key(key),
+        "jpg": bytes(jpeg),
+        "au.npy": encode_npy(au.astype(np.float32)),
+        "json": json.dumps(dict(meta), sort_keys=True).encode(),
+    }
+
+
+def shard_name(kind: str, split: str, index: int) -> str:
+    """File name of shard ``index`` of a split, e.g. ``speech_au-train-000003.tar``."""
+    return f"{kind}-{split}-{index:06d}.tar"
+
+
+def write_shard(path: Path, samples: Iterable[Mapping[str, Any]]) -> int:
+    """Write samples to ``path`` atomically (temporary name, then rename); returns the count.
+
+    File times are fixed, so the same samples always give byte-identical shards.
+    """
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    count = 0
+    with open(partial, "wb") as stream:
+        with wds.TarWriter(stream, encoder=False, mtime=0.0) as writer:
+            for sample in samples:
+                writer.write(dict(sample))
+                count += 1
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(partial, path)
+    return count
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON to ``path`` via a temporary file and rename, so readers never see half a file."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    os.replace(partial, path)
+
+
+@dataclass
+class FeatureStats:
+    """Running sums for dataset statistics: per-band mel mean/std and per-AU mean over valid frames."""
+
+    mel_sum: np.ndarray | None = None
+    mel_sq_sum: np.ndarray | None = None
+    mel_frames: int = 0
+    au_sum: np.ndarray = field(default_factory=lambda: np.zeros(NUM_AUS))
+    au_frames: int = 0
+
+    def add(self, au: np.ndarray, valid: np.ndarray, mel: np.ndarray | None = None) -> None:
+        """Add one sample: ``au`` (F, 17) with ``valid`` (F,), optionally its ``mel`` (F, n_mels)."""
+        au = np.asarray(au, dtype=np.float64).reshape(-1, NUM_AUS)
+        valid = np.asarray(valid, dtype=bool).reshape(-1)
+        self.au_sum = self.au_sum + au[valid].sum(axis=0)
+        self.au_frames += int(valid.sum())
+        if mel is not None:
+            mel = np.asarray(mel, dtype=np.float64)
+            if self.mel_sum is None:
+                self.mel_sum = np.zeros(mel.shape[1])
+                self.mel_sq_sum = np.zeros(mel.shape[1])
+            self.mel_sum = self.mel_sum + mel.sum(axis=0)
+            self.mel_sq_sum = self.mel_sq_sum + np.square(mel).sum(axis=0)
+            self.mel_frames += mel.shape[0]
+
+    def merge(self, other: FeatureStats) -> FeatureStats:
+        """Sum of two running statistics (shards are processed independently)."""
+        merged = FeatureStats(au_sum=self.au_sum + other.au_sum, au_frames=self.au_frames + other.au_frames)
+        merged.mel_frames = self.mel_frames + other.mel_frames
+        if self.mel_sum is None or other.mel_sum is None:
+            source = self if other.mel_sum is None else other
+            merged.mel_sum, merged.mel_sq_sum = source.mel_sum, source.mel_sq_sum
+        else:
+            merged.mel_sum = self.mel_sum + other.mel_sum
+            merged.mel_sq_sum = self.mel_sq_sum + other.mel_sq_sum
+        return merged
+
+    def to_dict(self) -> dict[str, Any]:
+        """Raw sums, JSON-safe, for per-shard sidecars."""
+        return {
+            "au_sum": self.au_sum.tolist(),
+            "au_frames": self.au_frames,
+            "mel_sum": None if self.mel_sum is None else self.mel_sum.tolist(),
+            "mel_sq_sum": None if self.mel_sq_sum is None else self.mel_sq_sum.tolist(),
+            "mel_frames": self.mel_frames,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureStats:
+        """Inverse of :meth:`to_dict`."""
+        as_array = lambda value: None if value is None else np.asarray(value, dtype=np.float64)  # noqa: E731
+        return cls(
+            mel_sum=as_array(data["mel_sum"]),
+            mel_sq_sum=as_array(data["mel_sq_sum"]),
+            mel_frames=int(data["mel_frames"]),
+            au_sum=as_array(data["au_sum"]),
+            au_frames=int(data["au_frames"]),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Means and standard deviations as stored in index.json."""
+        summary: dict[str, Any] = {
+            "au_frames": self.au_frames,
+            "au_mean": (self.au_sum / max(self.au_frames, 1)).tolist(),
+        }
+        if self.mel_sum is not None and self.mel_frames:
+            mean = self.mel_sum / self.mel_frames
+            var = np.maximum(self.mel_sq_sum / self.mel_frames - np.square(mean), 0.0)
+            summary.update(mel_frames=self.mel_frames, mel_mean=mean.tolist(), mel_std=np.sqrt(var).tolist())
+        return summary
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """The parsed ``index.json`` of a shard directory."""
+
+    root: Path
+    kind: str
+    splits: Mapping[str, list[dict[str, Any]]]
+    stats: Mapping[str, Any]
+    frontend: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, root: str | Path) -> DatasetIndex:
+        """Read ``root/index.json``, checking schema version and kind."""
+        root = Path(root)
+        path = root / INDEX_FILE
+        if not path.is_file():
+            raise ShardError(f"{path}: no index.json; is {root} a shard directory written by a data recipe?")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ShardError(f"{path}: not valid JSON ({error})") from error
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ShardError(f"{path}: schema version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        if data.get("kind") not in KINDS:
+            raise ShardError(f"{path}: kind {data.get('kind')!r}, expected one of {KINDS}")
+        return cls(
+            root=root,
+            kind=data["kind"],
+            splits={name: split["shards"] for name, split in data["splits"].items()},
+            stats=data.get("stats", {}),
+            frontend=data.get("frontend"),
+            extra=data.get("extra", {}),
+        )
+
+    def _split(self, split: str) -> list[dict[str, Any]]:
+        if split not in self.splits:
+            raise ShardError(f"{self.root}: no split {split!r}; available: {sorted(self.splits)}")
+        return self.splits[split]
+
+    def shard_paths(self, split: str) -> list[str]:
+        """Paths of a split's shards that hold at least one sample."""
+        return [str(self.root / shard["name"]) for shard in self._split(split) if shard["samples"] > 0]
+
+    def num_samples(self, split: str) -> int:
+        """Number of samples in a split."""
+        return sum(shard["samples"] for shard in self._split(split))
+
+    def array(self, name: str) -> np.ndarray:
+        """A statistic from index.json as float32 array (``mel_mean``, ``mel_std``, ``au_mean``)."""
+        if name not in self.stats:
+            raise ShardError(f"{self.root / INDEX_FILE}: no statistic {name!r}")
+        return np.asarray(self.stats[name], dtype=np.float32)
