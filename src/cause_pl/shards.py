@@ -26,6 +26,8 @@ FACES = "faces"
 KINDS = (SPEECH_AU, FACES)
 INDEX_FILE = "index.json"
 REJECTED_FILE = "rejected.jsonl"
+SPLITS = ("train", "val", "test")
+"""Canonical split order; index.json may hold others, listed after these."""
 
 
 class ShardError(ValueError):
@@ -186,6 +188,10 @@ class FeatureStats:
         return summary
 
 
+def _split_rank(split: str) -> tuple[int, str]:
+    return (SPLITS.index(split) if split in SPLITS else len(SPLITS), split)
+
+
 @dataclass(frozen=True)
 class DatasetIndex:
     """The parsed ``index.json`` of a shard directory."""
@@ -215,7 +221,7 @@ class DatasetIndex:
         return cls(
             root=root,
             kind=data["kind"],
-            splits={name: split["shards"] for name, split in data["splits"].items()},
+            splits={name: data["splits"][name]["shards"] for name in sorted(data["splits"], key=_split_rank)},
             stats=data.get("stats", {}),
             frontend=data.get("frontend"),
             extra=data.get("extra", {}),
