@@ -1,0 +1,1 @@
+"""Plain torch.nn.Module networks: the CAUSE speech-to-AU nets and GANimation (G, critic)."""

@@ -1,0 +1,178 @@
+"""The four CAUSE nets of the paper (section 3.3): mel-spectrogram frames -> per-frame AU intensities.
+
+Every net maps ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)`` for any number of frames,
+and says how many frames of context it reads on each side (``receptive_field``) so that long inputs
+can be processed in overlapping chunks. Layer widths are the paper's; ``in_dim`` (80 mel bands),
+``out_dim`` (17 AUs) and ``dropout`` (0.1) are parameters so the same nets can regress other
+per-frame targets.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+from cause_pl.au import NUM_AUS
+
+MEL_BANDS = 80
+"""Default input width: the mel bands of the project's front end."""
+DEFAULT_DROPOUT = 0.1
+LEAKY_SLOPE = 0.1
+
+MLP_WIDTHS = (128, 128, 64, 64, 32, 32, 16, 16, 8)
+"""Output widths of the MLP's first nine layers; the tenth emits ``out_dim``."""
+EMBED_WIDTH = 128
+"""Width of the first linear layer of the RNN, CNN and DCNN."""
+LSTM_HIDDEN = 64
+LSTM_LAYERS = 4
+CONV_WIDTHS = (128, 64, 64, 32, 32, 16, 16, 8)
+"""Channels after each gated convolution (each conv emits twice as many; GLU halves them)."""
+CONV_KERNEL = 3
+CNN_DILATIONS = (1,) * len(CONV_WIDTHS)
+DCNN_DILATIONS = (1, 3, 9, 27, 1, 3, 9, 27)
+
+
+def _check_sizes(net: str, in_dim: int, out_dim: int, dropout: float) -> None:
+    """Reject nonsensical constructor arguments with a message that names them."""
+    if in_dim < 1 or out_dim < 1:
+        raise ValueError(f"{net}: in_dim and out_dim must be >= 1, got in_dim={in_dim}, out_dim={out_dim}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{net}: dropout must be in [0, 1), got {dropout}")
+
+
+class CauseNet(nn.Module):
+    """Common contract of the CAUSE nets: input checking and the receptive field.
+
+    ``receptive_field`` is the number of input frames on EACH side of a frame that its output can
+    depend on (0: frame-independent; ``None``: unbounded, e.g. a bidirectional RNN).
+    """
+
+    receptive_field: int | None
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 3 or x.shape[-1] != self.in_dim or x.shape[1] < 1:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape (batch, frames>=1, {self.in_dim}), "
+                f"got {tuple(x.shape)}"
+            )
+
+
+class CauseMLP(CauseNet):
+    """Frame-independent MLP: ten weight-normalised linear layers (paper widths, then ``out_dim``).
+
+    The paper says each layer is "followed by a dropout layer ... and a LReLU ... except for the
+    first and last layers". We read it literally: layers 2-9 are each followed by dropout and
+    LeakyReLU(0.1); the first layer is a plain linear input projection (as the first linear layer
+    of the RNN/CNN/DCNN is) and the last is the linear output layer. Layers 1 and 2 therefore
+    compose linearly; that is what the text specifies, and it changes no parameter count.
+    """
+
+    def __init__(self, in_dim: int = MEL_BANDS, out_dim: int = NUM_AUS, dropout: float = DEFAULT_DROPOUT) -> None:
+        super().__init__(in_dim, out_dim)
+        _check_sizes("CauseMLP", in_dim, out_dim, dropout)
+        self.receptive_field = 0
+        widths = (in_dim, *MLP_WIDTHS, out_dim)
+        last = len(widths) - 2
+        layers: list[nn.Module] = []
+        for index, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(weight_norm(nn.Linear(width_in, width_out)))
+            if 0 < index < last:
+                layers += [nn.Dropout(dropout), nn.LeakyReLU(LEAKY_SLOPE)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)``, frame by frame."""
+        self._check_input(x)
+        return self.layers(x)
+
+
+class CauseRNN(CauseNet):
+    """Linear(128) -> 4-layer BiLSTM(64 hidden per direction) -> Linear(``out_dim``).
+
+    Weight norm on the two linear layers only, as in the paper. The paper names no dropout for
+    this net, so ``dropout`` defaults to 0; when set it is the LSTM's between-layer dropout.
+    """
+
+    def __init__(self, in_dim: int = MEL_BANDS, out_dim: int = NUM_AUS, dropout: float = 0.0) -> None:
+        super().__init__(in_dim, out_dim)
+        _check_sizes("CauseRNN", in_dim, out_dim, dropout)
+        self.receptive_field = None
+        self.embed = weight_norm(nn.Linear(in_dim, EMBED_WIDTH))
+        self.lstm = nn.LSTM(
+            EMBED_WIDTH, LSTM_HIDDEN, num_layers=LSTM_LAYERS, batch_first=True, bidirectional=True, dropout=dropout
+        )
+        self.head = weight_norm(nn.Linear(2 * LSTM_HIDDEN, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)`` reading the whole sequence."""
+        self._check_input(x)
+        hidden, _ = self.lstm(self.embed(x))
+        return self.head(hidden)
+
+
+class GatedConvNet(CauseNet):
+    """Linear(128) -> eight gated 1-D convolutions -> Linear(``out_dim``); base of CNN and DCNN.
+
+    Each convolution (kernel 3, zero padding equal to its dilation, so length is kept) emits twice
+    the listed channels and is followed by dropout and a GLU that halves them. Weight norm on every
+    weight. Convolutions run channels-first: one transpose in, one out.
+    """
+
+    def __init__(self, dilations: tuple[int, ...], in_dim: int, out_dim: int, dropout: float) -> None:
+        super().__init__(in_dim, out_dim)
+        _check_sizes(type(self).__name__, in_dim, out_dim, dropout)
+        if len(dilations) != len(CONV_WIDTHS) or min(dilations) < 1:
+            raise ValueError(f"dilations must be {len(CONV_WIDTHS)} positive integers, got {dilations}")
+        self.receptive_field = sum(dilation * (CONV_KERNEL // 2) for dilation in dilations)
+        self.embed = weight_norm(nn.Linear(in_dim, EMBED_WIDTH))
+        layers: list[nn.Module] = []
+        channels_in = EMBED_WIDTH
+        for channels_out, dilation in zip(CONV_WIDTHS, dilations):
+            conv = nn.Conv1d(channels_in, 2 * channels_out, CONV_KERNEL, padding=dilation, dilation=dilation)
+            layers += [weight_norm(conv), nn.Dropout(dropout), nn.GLU(dim=1)]
+            channels_in = channels_out
+        self.convs = nn.Sequential(*layers)
+        self.head = weight_norm(nn.Linear(channels_in, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)``."""
+        self._check_input(x)
+        hidden = self.convs(self.embed(x).transpose(1, 2))
+        return self.head(hidden.transpose(1, 2))
+
+
+class CauseCNN(GatedConvNet):
+    """The paper's CNN: undilated gated convolutions; sees 8 frames on each side."""
+
+    def __init__(self, in_dim: int = MEL_BANDS, out_dim: int = NUM_AUS, dropout: float = DEFAULT_DROPOUT) -> None:
+        super().__init__(CNN_DILATIONS, in_dim, out_dim, dropout)
+
+
+class CauseDCNN(GatedConvNet):
+    """The paper's DCNN: dilations 1, 3, 9, 27 twice; sees 80 frames on each side (3.2 s at 25 fps)."""
+
+    def __init__(self, in_dim: int = MEL_BANDS, out_dim: int = NUM_AUS, dropout: float = DEFAULT_DROPOUT) -> None:
+        super().__init__(DCNN_DILATIONS, in_dim, out_dim, dropout)
+
+
+CAUSE_NETS: dict[str, type[CauseNet]] = {
+    "mlp": CauseMLP,
+    "rnn": CauseRNN,
+    "cnn": CauseCNN,
+    "dcnn": CauseDCNN,
+}
+"""The paper's architectures by the name a config or sweep uses."""
+
+
+def build_cause_net(name: str, **kwargs: int | float) -> CauseNet:
+    """Build the CAUSE net called ``name`` (case-insensitive) with constructor ``kwargs``."""
+    key = name.strip().lower()
+    if key not in CAUSE_NETS:
+        raise ValueError(f"unknown CAUSE net {name!r}; valid names: {', '.join(CAUSE_NETS)}")
+    return CAUSE_NETS[key](**kwargs)
