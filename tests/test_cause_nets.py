@@ -193,3 +193,19 @@ def test_fits_a_small_fixed_batch(name: str) -> None:
         final_loss = (net.eval()(x) - target).abs().mean().item()
     assert final_loss < 0.5 * initial_loss
     assert final_loss < 0.5 * constant_loss
+
+
+@pytest.mark.parametrize("name", ["mlp", "rnn", "cnn", "dcnn"])
+def test_padded_batch_with_lengths_equals_each_sequence_alone(name):
+    torch.manual_seed(0)
+    net = build_cause_net(name).double().eval()
+    lengths = torch.tensor([37, 120, 5])
+    sequences = [torch.randn(int(length), 80, dtype=torch.float64) for length in lengths]
+    batch = torch.full((3, 120, 80), 7.0, dtype=torch.float64)  # padding that would leak if read
+    for row, sequence in enumerate(sequences):
+        batch[row, : len(sequence)] = sequence
+    with torch.no_grad():
+        padded = net(batch, lengths)
+        for row, sequence in enumerate(sequences):
+            alone = net(sequence[None])[0]
+            assert torch.allclose(padded[row, : len(sequence)], alone, atol=1e-10), (name, row)

@@ -1,7 +1,8 @@
 """The four CAUSE nets of the paper (section 3.3): mel-spectrogram frames -> per-frame AU intensities.
 
 Every net maps ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)`` for any number of frames,
-and says how many frames of context it reads on each side (``receptive_field``) so that long inputs
+takes optional ``lengths`` (batch,) so that a padded batch gives every sequence exactly the output
+it gets alone (padding never leaks into real frames), and says how many frames of context it reads on each side (``receptive_field``) so that long inputs
 can be processed in overlapping chunks. Layer widths are the paper's; ``in_dim`` (80 mel bands),
 ``out_dim`` (17 AUs) and ``dropout`` (0.1) are parameters so the same nets can regress other
 per-frame targets.
@@ -14,6 +15,11 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from cause_pl.au import NUM_AUS
+
+
+def length_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+    """(batch, frames) bool: True for the first ``lengths[i]`` frames of sequence ``i``."""
+    return torch.arange(frames, device=lengths.device) < lengths[:, None]
 
 MEL_BANDS = 80
 """Default input width: the mel bands of the project's front end."""
@@ -86,7 +92,7 @@ class CauseMLP(CauseNet):
                 layers += [nn.Dropout(dropout), nn.LeakyReLU(LEAKY_SLOPE)]
         self.layers = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Map ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)``, frame by frame."""
         self._check_input(x)
         return self.layers(x)
@@ -109,10 +115,20 @@ class CauseRNN(CauseNet):
         )
         self.head = weight_norm(nn.Linear(2 * LSTM_HIDDEN, out_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)`` reading the whole sequence."""
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Map ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)`` reading the whole sequence.
+
+        With ``lengths`` the backward direction starts at each sequence's own last frame (packed).
+        """
         self._check_input(x)
-        hidden, _ = self.lstm(self.embed(x))
+        embedded = self.embed(x)
+        if lengths is None:
+            hidden, _ = self.lstm(embedded)
+        else:
+            packed = nn.utils.rnn.pack_padded_sequence(
+                embedded, lengths.cpu().clamp_min(1), batch_first=True, enforce_sorted=False
+            )
+            hidden, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=x.shape[1])
         return self.head(hidden)
 
 
@@ -140,10 +156,19 @@ class GatedConvNet(CauseNet):
         self.convs = nn.Sequential(*layers)
         self.head = weight_norm(nn.Linear(channels_in, out_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)``."""
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Map ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)``.
+
+        With ``lengths``, hidden frames past each sequence's end are zeroed before every
+        convolution, exactly as the convolution's own zero padding would be.
+        """
         self._check_input(x)
-        hidden = self.convs(self.embed(x).transpose(1, 2))
+        hidden = self.embed(x).transpose(1, 2)
+        mask = None if lengths is None else length_mask(lengths, x.shape[1])[:, None, :].to(hidden.dtype)
+        for layer in self.convs:
+            if mask is not None and isinstance(layer, nn.Conv1d):
+                hidden = hidden * mask
+            hidden = layer(hidden)
         return self.head(hidden.transpose(1, 2))
 
 

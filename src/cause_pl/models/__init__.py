@@ -1,0 +1,7 @@
+"""LightningModules: training logic around the plain nets of ``cause_pl.nets``."""
+
+from __future__ import annotations
+
+from cause_pl.models.cause import SCHEDULERS, CAUSERegressor, load_cause_checkpoint, masked_l1
+
+__all__ = ["SCHEDULERS", "CAUSERegressor", "load_cause_checkpoint", "masked_l1"]

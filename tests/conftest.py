@@ -1,0 +1,18 @@
+"""Suite-wide settings: one intra-op thread per process, and no network for W&B.
+
+The nets under test are small; on a 2-core machine shared by the test process, DataLoader workers
+and DDP ranks, several OpenMP threads per process make them ~10x slower, not faster. Subprocesses
+(the CLI, recipes, DDP ranks) inherit the environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+import torch  # noqa: E402  (after OMP_NUM_THREADS, so the setting applies from the start)
+
+torch.set_num_threads(1)
