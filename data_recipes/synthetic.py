@@ -16,6 +16,7 @@ def main() -> None:
     defaults = SyntheticCorpusSpec()
     parser = recipe_parser(__doc__.splitlines()[0])
     parser.set_defaults(shard_size=defaults.shard_size)
+    parser.add_argument("--face-shard-size", type=int, default=defaults.face_shard_size, help="faces per shard")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--speakers", type=int, default=defaults.speakers, help="1/6 each held out for val and test")
     parser.add_argument("--utterances", type=int, default=defaults.utterances_per_speaker, help="per speaker")
@@ -38,6 +39,7 @@ def main() -> None:
             identities=args.identities,
             face_size=args.face_size,
             shard_size=args.shard_size,
+            face_shard_size=args.face_shard_size,
             frontend=frontend_config(args),
         )
     except ValueError as error:

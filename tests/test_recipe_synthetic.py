@@ -12,7 +12,7 @@ from cause_pl.synthetic import synth_face, synth_utterance
 from tests.recipes_util import read_split, run_recipe
 
 ARGS = ("--speakers", "6", "--utterances", "3", "--faces", "40", "--identities", "10",
-        "--face-size", "32", "--shard-size", "4", "--max-seconds", "3")
+        "--face-size", "32", "--shard-size", "4", "--face-shard-size", "4", "--max-seconds", "3")
 
 
 @pytest.fixture(scope="module")

@@ -1,45 +1,69 @@
-"""The ``cause-pl`` command line."""
+"""The ``cause-pl`` command line.
+
+``fit``, ``validate``, ``test`` and ``predict`` are a LightningCLI (OmegaConf mode) over any
+LightningModule / LightningDataModule named in the config (``class_path``), so the same command
+trains CAUSE and GANimation. ``estimate``, ``table1`` and ``demo`` are commands of their own.
+"""
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 from typing import Callable, Sequence
 
-from cause_pl.shards import FACES, SPEECH_AU
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 
-def demo(argv: Sequence[str]) -> int:
-    """The main job on built-in synthetic data (grows with the training issues)."""
-    from cause_pl.synthetic_corpus import SyntheticCorpusSpec, describe, write_face_corpus, write_speech_corpus
+def lightning_cli(argv: Sequence[str]) -> int:
+    """Run a LightningCLI subcommand, e.g. ``cause-pl fit --config experiments/cause/cnn.yaml``."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.cli import LightningCLI
 
-    parser = argparse.ArgumentParser(prog="cause-pl demo", description=demo.__doc__)
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for everything the demo makes")
-    parser.add_argument("--workers", type=int, default=2, help="processes for building the corpora")
-    args = parser.parse_args(argv)
-    spec = SyntheticCorpusSpec()
-    data = args.out / "data"
-    made = [
-        write_speech_corpus(data / SPEECH_AU, spec, workers=args.workers),
-        write_face_corpus(data / FACES, spec, workers=args.workers),
-    ]
-    print("\nThe demo made:")
-    for index in made:
-        print(f"  {describe(index)}")
+    LightningCLI(
+        pl.LightningModule,
+        pl.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=list(argv),
+        parser_kwargs={"parser_mode": "omegaconf"},
+        save_config_kwargs={"overwrite": True},
+    )
     return 0
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"demo": demo}
+def _commands() -> dict[str, Callable[[Sequence[str]], int]]:
+    from cause_pl.commands.demo import demo
+    from cause_pl.commands.estimate import estimate
+    from cause_pl.commands.table1 import table1
+
+    return {"estimate": estimate, "table1": table1, "demo": demo}
+
+
+USAGE = """usage: cause-pl COMMAND [options]
+
+Lightning commands (configs in experiments/):
+  fit | validate | test | predict --config CONFIG.yaml [--trainer.X=...] [--model.X=...] [--data.X=...]
+Other commands:
+  estimate AUDIO --ckpt CKPT --out aus.csv     AU track (OpenFace-style CSV, 25 fps) of an audio file
+  table1 --shards DIR --ckpt CKPT [CKPT ...]   the paper's Table 1 (MAE/MSE with 95% CIs, Zero baseline)
+  demo [--out demo_out]                        the main job on built-in synthetic data
+
+Run `cause-pl COMMAND --help` for a command's options."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch ``cause-pl COMMAND ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(f"usage: cause-pl {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    return COMMANDS[argv[0]](argv[1:])
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command in LIGHTNING_COMMANDS:
+        return lightning_cli(argv)
+    commands = _commands()
+    if command not in commands:
+        print(f"cause-pl: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    return commands[command](rest)
 
 
 if __name__ == "__main__":

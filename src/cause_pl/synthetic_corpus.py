@@ -30,7 +30,8 @@ class SyntheticCorpusSpec:
     faces: int = 1500
     identities: int = 50
     face_size: int = 128
-    shard_size: int = 50
+    shard_size: int = 10
+    face_shard_size: int = 25
     frontend: MelConfig = field(default_factory=MelConfig)
 
     def __post_init__(self) -> None:
@@ -110,7 +111,7 @@ def write_face_corpus(out_dir: str | Path, spec: SyntheticCorpusSpec, workers: i
     return write_dataset(
         out_dir,
         FACES,
-        plan_jobs(FACES, items, spec.shard_size),
+        plan_jobs(FACES, items, spec.face_shard_size),
         partial(_face, spec),
         workers=workers,
         settings={**_settings(spec), "image_size": spec.face_size},

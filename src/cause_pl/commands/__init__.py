@@ -1,0 +1,1 @@
+"""Commands of ``cause-pl`` beside the LightningCLI ones (each module: one command)."""

@@ -1,0 +1,97 @@
+"""``cause-pl table1``: the paper's Table 1 (MAE and MSE with 95% CIs) for checkpoints on a split."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm import tqdm
+
+from cause_pl.au import AU_MAX, AU_MIN
+from cause_pl.data.speech import SpeechAUDataModule
+from cause_pl.metrics import AUMetrics, AUReport, Estimate
+from cause_pl.models.cause import CAUSERegressor, load_cause_checkpoint
+
+
+@torch.inference_mode()
+def evaluate(model: CAUSERegressor, data: SpeechAUDataModule, split: str, device: str) -> AUReport:
+    """Metrics of ``model`` (predictions clamped to 0..5, as at inference) on every utterance of a split."""
+    model.to(device).eval()
+    metric = AUMetrics(model.hparams.num_aus, mean_au=data.au_mean).to(device)
+    loader = data.test_dataloader() if split == "test" else data.val_dataloader()
+    for batch in tqdm(loader, desc=f"{split}", unit="batch", leave=False):
+        mel, au, mask = (batch[name].to(device) for name in ("mel", "au", "mask"))
+        metric.update(model(mel).clamp(AU_MIN, AU_MAX), au, mask)
+    return metric.compute()
+
+
+def _cell(estimate: Estimate, digits: int = 4) -> str:
+    return f"{estimate.value:.{digits}f} [{estimate.ci_low:.{digits}f}, {estimate.ci_high:.{digits}f}]"
+
+
+def table_rows(reports: dict[str, AUReport]) -> list[dict[str, object]]:
+    """Rows Zero, Mean (train AU means), then one per model: MAE and MSE with 95% CIs."""
+    first = next(iter(reports.values()))
+    rows = [("Zero", first.predictors["zero"]), ("Mean", first.predictors["mean"])]
+    rows += [(name, report.predictors["model"]) for name, report in reports.items()]
+    return [
+        {
+            "method": name,
+            "mae": scores.overall.mae.value, "mae_ci_low": scores.overall.mae.ci_low, "mae_ci_high": scores.overall.mae.ci_high,
+            "mse": scores.overall.mse.value, "mse_ci_low": scores.overall.mse.ci_low, "mse_ci_high": scores.overall.mse.ci_high,
+            "MAE [95% CI]": _cell(scores.overall.mae), "MSE [95% CI]": _cell(scores.overall.mse),
+        }
+        for name, scores in rows
+    ]
+
+
+def to_markdown(rows: list[dict[str, object]], caption: str) -> str:
+    lines = [caption, "", "| Method | MAE [95% CI] | MSE [95% CI] |", "|---|---|---|"]
+    lines += [f"| {row['method']} | {row['MAE [95% CI]']} | {row['MSE [95% CI]']} |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _names(paths: Sequence[Path], models: Sequence[CAUSERegressor]) -> list[str]:
+    """Architecture names (MLP, CNN, ...), with the file stem where two checkpoints share one."""
+    archs = [model.hparams.arch.upper() for model in models]
+    return [arch if archs.count(arch) == 1 else f"{arch} ({path.stem})" for arch, path in zip(archs, paths)]
+
+
+def table1(argv: Sequence[str]) -> int:
+    """MAE and MSE with 95% confidence intervals for Zero, Mean and each checkpoint (paper Table 1)."""
+    parser = argparse.ArgumentParser(prog="cause-pl table1", description=table1.__doc__)
+    parser.add_argument("--shards", required=True, type=Path, help="speech_au shard directory (index.json)")
+    parser.add_argument("--ckpt", required=True, nargs="+", type=Path, help="CAUSE checkpoints")
+    parser.add_argument("--split", default="test", choices=["test", "val"])
+    parser.add_argument("--out", type=Path, default=Path("table1"), help="writes OUT.md and OUT.csv")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--num-workers", type=int, default=0)
+    args = parser.parse_args(argv)
+    missing = [str(path) for path in args.ckpt if not path.is_file()]
+    if missing:
+        parser.error(f"checkpoint(s) not found: {', '.join(missing)}")
+    models = [load_cause_checkpoint(path) for path in args.ckpt]
+    reports: dict[str, AUReport] = {}
+    for name, model in zip(_names(args.ckpt, models), models):
+        data = SpeechAUDataModule(str(args.shards), eval_batch_size=args.batch_size, num_workers=args.num_workers,
+                                  frontend=model.frontend_config.to_dict())
+        data.setup("test" if args.split == "test" else "validate")
+        reports[name] = evaluate(model, data, args.split, args.device)
+    rows = table_rows(reports)
+    first = next(iter(reports.values()))
+    caption = (f"Table 1: {args.split} split of {args.shards} ({first.num_utterances} utterances, "
+               f"{first.num_frames} valid frames). 95% CIs: jackknife over utterances.")
+    markdown = to_markdown(rows, caption)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".md").write_text(markdown)
+    with open(args.out.with_suffix(".csv"), "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=[k for k in rows[0] if "[" not in k])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in row.items() if "[" not in k} for row in rows)
+    print(markdown)
+    print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')}")
+    return 0
