@@ -46,7 +46,7 @@ def celeba(tmp_path_factory):
         split = "0" if number <= 8 else ("1" if number <= 10 else "2")
         partition.append(f"{name} {split}")
         style = "comma" if number % 2 else "comma_space"
-        if number == 3:  # two faces: the reader picks the one OpenFace is more sure of... with most rows: tie -> confidence
+        if number == 3:  # two faces, one row each: the tie goes to the more confident face
             write_image_csv(openface / "000003.csv", [(aus[name] * 0 + 1, 0.8, None), (aus[name], 0.95, None)], style=style)
         elif number == 4:  # low confidence
             write_image_csv(openface / "000004.csv", [(aus[name], 0.3, None)], style=style)
