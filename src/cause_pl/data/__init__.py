@@ -10,11 +10,15 @@ from cause_pl.data.plumbing import (
     read_shard,
     split_shards,
 )
+from cause_pl.data.base import ShardDataModule
+from cause_pl.data.faces import FaceAUDataModule
 from cause_pl.data.speech import SpeechAUDataModule
 
 __all__ = [
     "EvalStream",
+    "FaceAUDataModule",
     "ReadErrors",
+    "ShardDataModule",
     "SpeechAUDataModule",
     "TrainStream",
     "batches_per_worker",

@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import random
 from functools import partial
-from typing import Any
+from typing import Callable
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
 
 from cause_pl.au import NUM_AUS
 from cause_pl.audio import MelConfig
-from cause_pl.data.plumbing import EvalStream, Sample, TrainStream, make_loader, pad_collate
-from cause_pl.shards import SPEECH_AU, DatasetIndex, ShardError, decode_npy
+from cause_pl.data.base import ShardDataModule, at_least
+from cause_pl.data.plumbing import Sample, pad_collate
+from cause_pl.shards import SPEECH_AU, ShardError, decode_npy
 
 SEQUENCE_FIELDS = ("mel", "au", "mask")
 STORED_FILES = ("mel.npy", "au.npy", "valid.npy")
-STAGE_SPLITS = {"fit": ("train",), "validate": ("val",), "test": ("test",), "predict": ("test",)}
-"""Splits ``setup(stage)`` checks exist; ``val`` for ``fit`` is checked when Lightning asks for it."""
 
 
 def decode_utterance(sample: Sample, n_mels: int) -> Sample:
@@ -64,12 +61,6 @@ def random_crop(sample: Sample, rng: random.Random, frames: int) -> Sample:
     return {**sample, **{name: sample[name][start : start + frames] for name in SEQUENCE_FIELDS}}
 
 
-def _at_least(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"SpeechAUDataModule {name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def _frontend_argument(frontend: dict) -> MelConfig:
     try:
         return MelConfig.from_dict(frontend)
@@ -77,14 +68,14 @@ def _frontend_argument(frontend: dict) -> MelConfig:
         raise ValueError(f"SpeechAUDataModule frontend={frontend!r} is not a valid MelConfig: {error}") from error
 
 
-class SpeechAUDataModule(pl.LightningDataModule):
+class SpeechAUDataModule(ShardDataModule):
     """Train/val/test/predict dataloaders over a ``speech_au`` shard directory (``predict`` reads ``test``).
 
-    ``train_samples_per_epoch`` counts samples over all ranks (default: the train split's size); see
-    :func:`cause_pl.data.plumbing.batches_per_worker` for how it becomes whole batches. ``frontend``
-    (e.g. from a checkpoint) must equal the shards' frontend; ``setup()`` checks. Rank and world size
-    come from the trainer in ``setup()`` (0 and 1 without one); :meth:`distribute` sets them directly.
+    ``frontend`` (e.g. from a checkpoint) must equal the shards' frontend; ``setup()`` checks. See
+    :class:`~cause_pl.data.base.ShardDataModule` for epochs, ranks and workers.
     """
+
+    kind = SPEECH_AU
 
     def __init__(
         self,
@@ -99,37 +90,13 @@ class SpeechAUDataModule(pl.LightningDataModule):
         strict: bool = False,
         seed: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(root, batch_size, num_workers, train_samples_per_epoch, shuffle_buffer, eval_batch_size,
+                         strict, seed)
         self.save_hyperparameters()
-        self.root = str(root)
-        self.batch_size = _at_least("batch_size", batch_size, 1)
-        self.crop_frames = _at_least("crop_frames", crop_frames, 1)
-        if train_samples_per_epoch is not None:
-            _at_least("train_samples_per_epoch", train_samples_per_epoch, 1)
-        self.train_samples_per_epoch = train_samples_per_epoch
-        self.num_workers = _at_least("num_workers", num_workers, 0)
-        self.shuffle_buffer = _at_least("shuffle_buffer", shuffle_buffer, 1)
-        eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
-        self.eval_batch_size = _at_least("eval_batch_size", eval_batch_size, 1)
+        self.crop_frames = at_least("SpeechAUDataModule", "crop_frames", crop_frames, 1)
         self.frontend = None if frontend is None else _frontend_argument(frontend)
-        self.strict = bool(strict)
-        self.seed = int(seed)
-        self.rank, self.world_size = 0, 1
-        self._index: DatasetIndex | None = None
 
     # What the model reads.
-
-    @property
-    def index(self) -> DatasetIndex:
-        """The shards' index.json (loaded once; must be a ``speech_au`` directory)."""
-        if self._index is None:
-            index = DatasetIndex.load(self.root)
-            if index.kind != SPEECH_AU:
-                raise ShardError(
-                    f"{self.root}: holds {index.kind!r} shards; SpeechAUDataModule needs {SPEECH_AU!r} shards"
-                )
-            self._index = index
-        return self._index
 
     @property
     def frontend_config(self) -> MelConfig:
@@ -153,26 +120,10 @@ class SpeechAUDataModule(pl.LightningDataModule):
         """Per-AU mean intensity over valid training frames, float32 ``(17,)``."""
         return torch.from_numpy(self.index.array("au_mean"))
 
-    @property
-    def train_batches_per_epoch(self) -> int:
-        """Full training batches this rank yields per epoch (equal on every rank)."""
-        return len(self._train_stream())
-
-    # Rank, checks and dataloaders.
-
-    def distribute(self, rank: int, world_size: int) -> None:
-        """Read as rank ``rank`` of ``world_size``; ``setup()`` calls this with the trainer's values."""
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
-        self.rank, self.world_size = rank, world_size
-
     def setup(self, stage: str | None = None) -> None:
-        """Take rank and world size from the trainer, check the frontend and the splits ``stage`` needs."""
-        if self.trainer is not None:
-            self.distribute(self.trainer.global_rank, self.trainer.world_size)
+        """The base checks, plus: the shards' frontend equals a given ``frontend``."""
+        super().setup(stage)
         self.check_frontend()
-        for split in STAGE_SPLITS.get(stage, ()):
-            self.index.shard_paths(split)  # raises naming the available splits
 
     def check_frontend(self) -> None:
         """Raise if a ``frontend`` was given and differs from the one the shards were made with."""
@@ -185,46 +136,14 @@ class SpeechAUDataModule(pl.LightningDataModule):
             f"shards in {self.root} were made with {found}; differing (given, shards): {differing}"
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return make_loader(self._train_stream())
+    def decoder(self) -> Callable[[Sample], Sample]:
+        return partial(decode_utterance, n_mels=self.frontend_config.n_mels)
 
-    def val_dataloader(self) -> DataLoader:
-        return self.eval_dataloader("val")
+    def train_augmenter(self) -> Callable[[Sample, random.Random], Sample]:
+        return partial(random_crop, frames=self.crop_frames)
 
-    def test_dataloader(self) -> DataLoader:
-        return self.eval_dataloader("test")
+    def train_collator(self) -> Callable[[list[Sample]], Sample]:
+        return partial(pad_collate, sequence_fields=SEQUENCE_FIELDS, pad_to=self.crop_frames)
 
-    def predict_dataloader(self) -> DataLoader:
-        return self.eval_dataloader("test")
-
-    def _train_stream(self) -> TrainStream:
-        return TrainStream(
-            self.index.shard_paths("train"),
-            rank=self.rank,
-            world_size=self.world_size,
-            num_workers=self.num_workers,
-            batch_size=self.batch_size,
-            samples_per_epoch=self.train_samples_per_epoch or self.index.num_samples("train"),
-            decode=partial(decode_utterance, n_mels=self.frontend_config.n_mels),
-            augment=partial(random_crop, frames=self.crop_frames),
-            collate=partial(pad_collate, sequence_fields=SEQUENCE_FIELDS, pad_to=self.crop_frames),
-            shuffle_buffer=self.shuffle_buffer,
-            seed=self.seed,
-            strict=self.strict,
-        )
-
-    def eval_dataloader(self, split: str) -> DataLoader:
-        """Whole utterances of ``split``, each exactly once over all ranks and workers."""
-        return make_loader(
-            EvalStream(
-                self.index.shard_paths(split),
-                rank=self.rank,
-                world_size=self.world_size,
-                num_workers=self.num_workers,
-                batch_size=self.eval_batch_size,
-                decode=partial(decode_utterance, n_mels=self.frontend_config.n_mels),
-                collate=partial(pad_collate, sequence_fields=SEQUENCE_FIELDS),
-                strict=self.strict,
-                name=f"{split} split of {self.root}",
-            )
-        )
+    def eval_collator(self) -> Callable[[list[Sample]], Sample]:
+        return partial(pad_collate, sequence_fields=SEQUENCE_FIELDS)

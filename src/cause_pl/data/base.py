@@ -1,0 +1,160 @@
+"""``ShardDataModule``: what every shard-backed data module shares (index, ranks, loaders).
+
+A subclass names its shard ``kind`` and supplies how samples are decoded, augmented for training
+and collated; this base turns that into DDP-correct train/val/test/predict dataloaders with the
+plumbing of :mod:`cause_pl.data.plumbing`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from cause_pl.data.plumbing import EvalStream, Sample, TrainStream, make_loader
+from cause_pl.shards import DatasetIndex, ShardError
+
+STAGE_SPLITS = {"fit": ("train",), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+"""Splits ``setup(stage)`` checks exist; ``val`` for ``fit`` is checked when Lightning asks for it."""
+
+
+def at_least(owner: str, name: str, value: Any, minimum: int) -> int:
+    """``value`` if it is an integer >= ``minimum``, else a ValueError naming ``owner`` and ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{owner} {name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class ShardDataModule(pl.LightningDataModule):
+    """Dataloaders over a shard directory of one ``kind``; ``predict`` reads ``test``.
+
+    ``train_samples_per_epoch`` counts samples over all ranks (default: the train split's size); see
+    :func:`cause_pl.data.plumbing.batches_per_worker` for how it becomes whole batches. Rank and
+    world size come from the trainer in ``setup()`` (0 and 1 without one); :meth:`distribute` sets
+    them directly.
+    """
+
+    kind: str
+    min_batch_size: int = 1
+
+    def __init__(
+        self,
+        root: str,
+        batch_size: int,
+        num_workers: int,
+        train_samples_per_epoch: int | None,
+        shuffle_buffer: int,
+        eval_batch_size: int | None,
+        strict: bool,
+        seed: int,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.root = str(root)
+        self.batch_size = at_least(owner, "batch_size", batch_size, self.min_batch_size)
+        self.num_workers = at_least(owner, "num_workers", num_workers, 0)
+        if train_samples_per_epoch is not None:
+            at_least(owner, "train_samples_per_epoch", train_samples_per_epoch, 1)
+        self.train_samples_per_epoch = train_samples_per_epoch
+        self.shuffle_buffer = at_least(owner, "shuffle_buffer", shuffle_buffer, 1)
+        eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
+        self.eval_batch_size = at_least(owner, "eval_batch_size", eval_batch_size, 1)
+        self.strict = bool(strict)
+        self.seed = int(seed)
+        self.rank, self.world_size = 0, 1
+        self._index: DatasetIndex | None = None
+
+    # What subclasses supply: picklable callables (module-level functions or partials of them),
+    # since DataLoader workers may be spawned processes; bound methods would drag the trainer along.
+
+    def decoder(self) -> Callable[[Sample], Sample]:
+        """Raw shard sample -> the arrays one batch row is made of."""
+        raise NotImplementedError
+
+    def train_augmenter(self) -> Callable[[Sample, Any], Sample] | None:
+        """Training-only randomness (crops, flips, targets) given the stream's RNG; default none."""
+        return None
+
+    def train_collator(self) -> Callable[[list[Sample]], Sample]:
+        raise NotImplementedError
+
+    def eval_collator(self) -> Callable[[list[Sample]], Sample]:
+        raise NotImplementedError
+
+    # Shared.
+
+    @property
+    def index(self) -> DatasetIndex:
+        """The shards' index.json (loaded once; must hold shards of this module's ``kind``)."""
+        if self._index is None:
+            index = DatasetIndex.load(self.root)
+            if index.kind != self.kind:
+                raise ShardError(
+                    f"{self.root}: holds {index.kind!r} shards; {type(self).__name__} needs {self.kind!r} shards"
+                )
+            self._index = index
+        return self._index
+
+    @property
+    def train_batches_per_epoch(self) -> int:
+        """Full training batches this rank yields per epoch (equal on every rank)."""
+        return len(self._train_stream())
+
+    def distribute(self, rank: int, world_size: int) -> None:
+        """Read as rank ``rank`` of ``world_size``; ``setup()`` calls this with the trainer's values."""
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+        self.rank, self.world_size = rank, world_size
+
+    def setup(self, stage: str | None = None) -> None:
+        """Take rank and world size from the trainer, check the shard kind and the splits ``stage`` needs."""
+        if self.trainer is not None:
+            self.distribute(self.trainer.global_rank, self.trainer.world_size)
+        for split in STAGE_SPLITS.get(stage, ()):
+            self.index.shard_paths(split)  # raises naming the available splits
+
+    def train_dataloader(self) -> DataLoader:
+        return make_loader(self._train_stream())
+
+    def val_dataloader(self) -> DataLoader:
+        return self.eval_dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.eval_dataloader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.eval_dataloader("test")
+
+    def _train_stream(self) -> TrainStream:
+        return TrainStream(
+            self.index.shard_paths("train"),
+            rank=self.rank,
+            world_size=self.world_size,
+            num_workers=self.num_workers,
+            batch_size=self.batch_size,
+            samples_per_epoch=self.train_samples_per_epoch or self.index.num_samples("train"),
+            decode=self.decoder(),
+            augment=self.train_augmenter(),
+            collate=self.train_collator(),
+            shuffle_buffer=self.shuffle_buffer,
+            seed=self.seed,
+            strict=self.strict,
+        )
+
+    def eval_dataloader(self, split: str) -> DataLoader:
+        """Samples of ``split`` in evaluation form, each exactly once over all ranks and workers."""
+        return make_loader(
+            EvalStream(
+                self.index.shard_paths(split),
+                rank=self.rank,
+                world_size=self.world_size,
+                num_workers=self.num_workers,
+                batch_size=self.eval_batch_size,
+                decode=self.decoder(),
+                collate=self.eval_collator(),
+                strict=self.strict,
+                name=f"{split} split of {self.root}",
+            )
+        )
+
