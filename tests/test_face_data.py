@@ -189,3 +189,15 @@ def test_cli_fits_ganimation_with_two_ddp_processes(corpus, tmp_path):
     assert torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"] == 6
     metrics = (next(out.rglob("metrics.csv"))).read_text()
     assert "val/cycle" in metrics and "g/loss" in metrics
+
+    # the objective evaluation command on the checkpoint the DDP run wrote
+    scores_path = tmp_path / "scores.json"
+    evaluation = subprocess.run(
+        [sys.executable, "-m", "cause_pl.cli", "ganimation-eval", "--ckpt", str(checkpoint), "--shards", str(corpus),
+         "--reader-steps", "20", "--batch-size", "4", "--out", str(scores_path)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert evaluation.returncode == 0, evaluation.stderr[-5000:]
+    scores = json.loads(scores_path.read_text())
+    assert scores["faces"] > 0 and 0 < scores["identity"] <= 1
+    assert all(0 <= scores[name] < 1 for name in ("au_error", "reader_floor", "copy_input_au_error"))

@@ -33,9 +33,10 @@ def lightning_cli(argv: Sequence[str]) -> int:
 def _commands() -> dict[str, Callable[[Sequence[str]], int]]:
     from cause_pl.commands.demo import demo
     from cause_pl.commands.estimate import estimate
+    from cause_pl.commands.ganimation_eval import ganimation_eval
     from cause_pl.commands.table1 import table1
 
-    return {"estimate": estimate, "table1": table1, "demo": demo}
+    return {"estimate": estimate, "table1": table1, "ganimation-eval": ganimation_eval, "demo": demo}
 
 
 USAGE = """usage: cause-pl COMMAND [options]
@@ -45,6 +46,7 @@ Lightning commands (configs in experiments/):
 Other commands:
   estimate AUDIO --ckpt CKPT --out aus.csv     AU track (OpenFace-style CSV, 25 fps) of an audio file
   table1 --shards DIR --ckpt CKPT [CKPT ...]   the paper's Table 1 (MAE/MSE with 95% CIs, Zero baseline)
+  ganimation-eval --ckpt CKPT --shards DIR     AU error and identity score of a GANimation checkpoint
   demo [--out demo_out]                        the main job on built-in synthetic data
 
 Run `cause-pl COMMAND --help` for a command's options."""
