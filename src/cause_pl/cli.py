@@ -23,7 +23,7 @@ def lightning_cli(argv: Sequence[str]) -> int:
         pl.LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
-        args=list(argv),
+        args=None if list(argv) == sys.argv[1:] else list(argv),  # None: LightningCLI reads sys.argv itself
         parser_kwargs={"parser_mode": "omegaconf"},
         save_config_kwargs={"overwrite": True},
     )
