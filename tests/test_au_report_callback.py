@@ -17,7 +17,7 @@ import torch
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from PIL import Image
-from pytorch_lightning.loggers import CSVLogger, Logger
+from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader, IterableDataset
 
 from cause_pl.au import ACTION_UNITS, AU_LABELS, NUM_AUS, au_index
@@ -26,6 +26,7 @@ from cause_pl.callbacks import AUReportCallback
 from cause_pl.metrics import AUMetrics, AUReport
 from cause_pl.models import CAUSERegressor
 from cause_pl.plots import DEFAULT_TRACK_AUS, au_tracks_figure, figure_to_png, per_au_bar_chart
+from tests.builders.loggers import RecordingLogger
 
 N_MELS = MelConfig().n_mels
 VAL_BATCHES, UTTERANCES_PER_BATCH, MAX_FRAMES = 3, 3, 60
@@ -261,46 +262,12 @@ def test_a_report_that_was_not_renewed_raises_instead_of_being_logged_again(tmp_
         trainer.validate(model, datamodule=data)
 
 
-class SummaryWriterRecorder:
-    """Records the calls a TensorBoard SummaryWriter receives."""
-
-    def __init__(self) -> None:
-        self.texts: list[tuple[str, str, int]] = []
-        self.figures: list[tuple[str, Any, int]] = []
-
-    def add_text(self, tag: str, text: str, global_step: int) -> None:
-        self.texts.append((tag, text, global_step))
-
-    def add_figure(self, tag: str, figure: Any, global_step: int, close: bool) -> None:
-        self.figures.append((tag, figure, global_step))
 
 
-class RecordingTensorBoardLikeLogger(Logger):
-    """A logger whose experiment behaves like a SummaryWriter, for when tensorboard is not installed."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.writer, self.root = SummaryWriterRecorder(), root
-
-    name, version = "recording", 0
-
-    @property
-    def experiment(self) -> SummaryWriterRecorder:
-        return self.writer
-
-    @property
-    def save_dir(self) -> str:
-        return str(self.root)
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        pass
-
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 def test_summary_writer_receives_markdown_and_figures_every_n_epochs_and_no_png_files(tmp_path):
-    logger = RecordingTensorBoardLikeLogger(tmp_path)
+    logger = RecordingLogger(tmp_path)
     trainer = fit(tmp_path, logger, AUReportCallback(num_tracks=2, every_n_epochs=2), TinySpeechData())
     assert trainer.global_step == 4  # 2 batches per epoch: epoch 1 ends at step 4
     assert [(tag, step) for tag, _, step in logger.writer.texts] == [("val/au_report", 4)]

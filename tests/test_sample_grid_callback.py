@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from cause_pl.data.faces import FaceAUDataModule
 from cause_pl.ganimation_eval import FaceAURegressor
 from cause_pl.models.ganimation import GANimation
 from cause_pl.synthetic_corpus import SyntheticCorpusSpec, write_face_corpus
+from tests.builders.loggers import RecordingLogger
 
 pytestmark = pytest.mark.filterwarnings("ignore:The '(train|val)_dataloader' does not have many workers")
 
@@ -110,42 +110,12 @@ def test_au_reader_metrics_reach_the_logger(corpus, tmp_path):
     assert grid.shape[1] == 3 * SIZE + 4 * GRID_PAD  # input + two targets
 
 
-class ImageRecorder:
-    """Records the images a TensorBoard SummaryWriter receives."""
-
-    def __init__(self) -> None:
-        self.images: list[tuple[str, np.ndarray, int, str]] = []
-
-    def add_image(self, tag: str, image: np.ndarray, global_step: int, dataformats: str) -> None:
-        self.images.append((tag, np.array(image), global_step, dataformats))
 
 
-class TensorBoardLikeLogger(Logger):
-    """A logger whose experiment has ``add_image`` like a SummaryWriter (tensorboard is not installed)."""
-
-    name, version = "recording", 0
-
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.writer, self.root = ImageRecorder(), root
-
-    @property
-    def experiment(self) -> ImageRecorder:
-        return self.writer
-
-    @property
-    def save_dir(self) -> str:
-        return str(self.root)
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        pass
-
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 def test_summary_writer_gets_the_grid_every_n_epochs(corpus, tmp_path):
-    logger = TensorBoardLikeLogger(tmp_path)
+    logger = RecordingLogger(tmp_path)
     run_dir = fit(corpus, tmp_path, SampleGridCallback(num_faces=NUM_FACES, every_n_epochs=2), logger)
     assert [(tag, step, fmt) for tag, _, step, fmt in logger.writer.images] == [("val/sample_grid", 4, "HWC")]
     assert sorted(path.name for path in (run_dir / GRID_DIRNAME).iterdir()) == ["epoch001.png"]
