@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cause_pl.au import AU_COLUMNS
+from cause_pl.inference import CSV_COLUMNS
 from cause_pl.synthetic import synth_utterance
 from cause_pl.synthetic_corpus import SyntheticCorpusSpec, write_speech_corpus
 from tests.builders.media import write_wav
@@ -78,11 +78,11 @@ def test_estimate_writes_openface_style_csv(trained, tmp_path):
     cause_pl("estimate", audio, "--ckpt", checkpoint, "--out", out)
     rows = list(csv.reader(out.open()))
     header = [cell.strip() for cell in rows[0]]
-    assert header == ["frame", "timestamp", *AU_COLUMNS]
+    assert header == [*CSV_COLUMNS]
     assert len(rows) - 1 == len(utterance.aus)
     values = np.array([[float(cell) for cell in row] for row in rows[1:]])
-    assert values[0, 0] == 1 and values[-1, 1] == pytest.approx((len(utterance.aus) - 1) / 25)
-    assert (values[:, 2:] >= 0).all() and (values[:, 2:] <= 5).all()
+    assert values[0, 0] == 1 and values[-1, 2] == pytest.approx((len(utterance.aus) - 1) / 25)
+    assert (values[:, 5:] >= 0).all() and (values[:, 5:] <= 5).all()
     stdout = cause_pl("estimate", audio, "--ckpt", checkpoint, "--out", "-").stdout
     assert stdout == out.read_text()
 

@@ -23,6 +23,7 @@ from cause_pl.inference import (
     write_openface_style_csv,
 )
 from cause_pl.models import CAUSERegressor
+from cause_pl.openface import read_openface_csv
 from cause_pl.synthetic import synth_utterance
 
 SAMPLE_RATE = 16000
@@ -155,16 +156,27 @@ def test_openface_style_csv_to_stream_and_file(tmp_path):
     stream = io.StringIO()
     write_openface_style_csv(torch.from_numpy(aus), 25, stream)
     header, table = parse_csv(stream.getvalue())
-    assert header == ["frame", "timestamp", *AU_COLUMNS]
-    assert stream.getvalue().startswith("frame, timestamp, AU01_r, AU02_r,")
+    assert header == ["frame", "face_id", "timestamp", "confidence", "success", *AU_COLUMNS]
+    assert stream.getvalue().startswith("frame, face_id, timestamp, confidence, success, AU01_r, AU02_r,")
     np.testing.assert_array_equal(table[:, 0], np.arange(1, 42))
-    np.testing.assert_allclose(table[:, 1], (table[:, 0] - 1) / 25, atol=5e-4)
-    np.testing.assert_allclose(table[:, 2:], aus, atol=5e-4 + 1e-6)
+    np.testing.assert_allclose(table[:, 2], (table[:, 0] - 1) / 25, atol=5e-4)
+    np.testing.assert_allclose(table[:, 5:], aus, atol=5e-4 + 1e-6)
     path = tmp_path / "aus.csv"
     write_openface_style_csv(aus, 25, path)
     assert path.read_text(encoding="utf-8") == stream.getvalue()
     with pytest.raises(ValueError, match="shape"):
         write_openface_style_csv(aus[:, :5], 25, io.StringIO())
+
+
+def test_openface_style_csv_reads_back_with_the_openface_reader(tmp_path):
+    aus = np.random.default_rng(4).uniform(0, 5, (30, NUM_AUS)).astype(np.float32)
+    valid = np.ones(30, dtype=bool)
+    valid[10:13] = False
+    write_openface_style_csv(aus, 25, tmp_path / "aus.csv", valid=valid)
+    track = read_openface_csv(tmp_path / "aus.csv")
+    np.testing.assert_array_equal(track.valid, valid)
+    np.testing.assert_allclose(track.aus, aus, atol=5e-4 + 1e-6)
+    np.testing.assert_allclose(track.timestamps, np.arange(30) / 25, atol=5e-4)
 
 
 def test_ten_minutes_of_audio_in_bounded_chunks(capsys):

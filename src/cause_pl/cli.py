@@ -2,7 +2,7 @@
 
 ``fit``, ``validate``, ``test`` and ``predict`` are a LightningCLI (OmegaConf mode) over any
 LightningModule / LightningDataModule named in the config (``class_path``), so the same command
-trains CAUSE and GANimation. ``estimate``, ``table1`` and ``demo`` are commands of their own.
+trains CAUSE and GANimation. ``estimate``, ``animate``, ``table1``, ``ganimation-eval`` and ``demo`` are commands of their own.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ def lightning_cli(argv: Sequence[str]) -> int:
 
 
 def _commands() -> dict[str, Callable[[Sequence[str]], int]]:
+    from cause_pl.commands.animate import animate
     from cause_pl.commands.demo import demo
     from cause_pl.commands.estimate import estimate
     from cause_pl.commands.ganimation_eval import ganimation_eval
     from cause_pl.commands.table1 import table1
 
-    return {"estimate": estimate, "table1": table1, "ganimation-eval": ganimation_eval, "demo": demo}
+    return {"estimate": estimate, "animate": animate, "table1": table1, "ganimation-eval": ganimation_eval, "demo": demo}
 
 
 USAGE = """usage: cause-pl COMMAND [options]
@@ -45,6 +46,8 @@ Lightning commands (configs in experiments/):
   fit | validate | test | predict --config CONFIG.yaml [--trainer.X=...] [--model.X=...] [--data.X=...]
 Other commands:
   estimate AUDIO --ckpt CKPT --out aus.csv     AU track (OpenFace-style CSV, 25 fps) of an audio file
+  animate --audio A --face F --cause-ckpt C --ganimation-ckpt G --out out.mp4
+                                               a still face animated by speech (mp4 with sound)
   table1 --shards DIR --ckpt CKPT [CKPT ...]   the paper's Table 1 (MAE/MSE with 95% CIs, Zero baseline)
   ganimation-eval --ckpt CKPT --shards DIR     AU error and identity score of a GANimation checkpoint
   demo [--out demo_out]                        the main job on built-in synthetic data

@@ -107,12 +107,18 @@ def estimate_file(model: CAUSERegressor, path: str | Path, chunk_frames: int = D
     return aus, np.arange(aus.shape[0], dtype=np.float64) / config.fps
 
 
-def write_openface_style_csv(aus: np.ndarray | Tensor, fps: float, stream_or_path: str | Path | TextIO,
-                             decimals: int = 3) -> None:
-    """Write AUs as OpenFace FeatureExtraction does: ``frame, timestamp, AU01_r, ..., AU45_r``.
+CSV_COLUMNS: tuple[str, ...] = ("frame", "face_id", "timestamp", "confidence", "success", *AU_COLUMNS)
+"""The columns :func:`write_openface_style_csv` writes: OpenFace FeatureExtraction's layout, AUs only."""
 
-    ``frame`` is 1-based, ``timestamp`` = (frame - 1) / fps in seconds with 3 decimals, cells are
-    separated by ``", "``. ``stream_or_path`` is a path or an open text stream (e.g. ``sys.stdout``).
+
+def write_openface_style_csv(aus: np.ndarray | Tensor, fps: float, stream_or_path: str | Path | TextIO,
+                             decimals: int = 3, valid: np.ndarray | Tensor | None = None) -> None:
+    """Write AUs as OpenFace FeatureExtraction does, so tools (and ``read_openface_csv``) read them back.
+
+    Columns ``CSV_COLUMNS``: ``frame`` is 1-based, ``timestamp`` = (frame - 1) / fps in seconds with
+    3 decimals, ``face_id`` 0, and ``confidence`` / ``success`` 1 / 1 on frames that are ``valid``
+    (default: all), 0 / 0 elsewhere. Cells are separated by ``", "``. ``stream_or_path`` is a path
+    or an open text stream (e.g. ``sys.stdout``).
     """
     values = np.asarray(aus.detach().cpu() if isinstance(aus, Tensor) else aus, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != NUM_AUS:
@@ -120,15 +126,20 @@ def write_openface_style_csv(aus: np.ndarray | Tensor, fps: float, stream_or_pat
                          f"got {values.shape}")
     if not fps > 0:
         raise ValueError(f"write_openface_style_csv: fps must be > 0, got {fps}")
+    flags = np.ones(len(values), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    if flags.shape != (len(values),):
+        raise ValueError(f"write_openface_style_csv: valid must have shape ({len(values)},), got {flags.shape}")
     if isinstance(stream_or_path, (str, Path)):
         with open(stream_or_path, "w", newline="", encoding="utf-8") as stream:
-            _write_rows(values, fps, stream, decimals)
+            _write_rows(values, flags, fps, stream, decimals)
     else:
-        _write_rows(values, fps, stream_or_path, decimals)
+        _write_rows(values, flags, fps, stream_or_path, decimals)
 
 
-def _write_rows(values: np.ndarray, fps: float, stream: TextIO, decimals: int) -> None:
-    stream.write(", ".join(("frame", "timestamp", *AU_COLUMNS)) + "\n")
-    for index, row in enumerate(values):
-        cells = (str(index + 1), f"{index / fps:.3f}", *(f"{value:.{decimals}f}" for value in row))
+def _write_rows(values: np.ndarray, valid: np.ndarray, fps: float, stream: TextIO, decimals: int) -> None:
+    stream.write(", ".join(CSV_COLUMNS) + "\n")
+    for index, (row, ok) in enumerate(zip(values, valid)):
+        flag = "1" if ok else "0"
+        cells = (str(index + 1), "0", f"{index / fps:.3f}", f"{flag}.00", flag,
+                 *(f"{value:.{decimals}f}" for value in row))
         stream.write(", ".join(cells) + "\n")

@@ -6,7 +6,14 @@ The speech corpus lives in :mod:`cause_pl.synthetic_speech`, the faces in
 
 from __future__ import annotations
 
-from cause_pl.synthetic_faces import FaceIdentity, SyntheticFace, draw_face, random_identity, synth_face
+from cause_pl.synthetic_faces import (
+    FaceIdentity,
+    SyntheticFace,
+    corpus_identity,
+    draw_face,
+    random_identity,
+    synth_face,
+)
 from cause_pl.synthetic_speech import (
     SpeechLatents,
     SyntheticUtterance,
@@ -21,6 +28,7 @@ __all__ = [
     "SyntheticFace",
     "SyntheticUtterance",
     "au_tracks_from_latents",
+    "corpus_identity",
     "draw_face",
     "iter_speech_corpus",
     "random_identity",

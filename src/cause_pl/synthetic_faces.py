@@ -298,6 +298,11 @@ def _sample_aus(rng: np.random.Generator) -> np.ndarray:
     return np.clip(aus, AU_MIN, AU_MAX).astype(np.float32)
 
 
+def corpus_identity(identity_id: int, *, seed: int = 0) -> FaceIdentity:
+    """Identity ``identity_id`` of the corpus with ``seed`` (the person in faces ``identity_id + k * identities``)."""
+    return random_identity(np.random.default_rng([seed, _IDENTITY_STREAM, identity_id]))
+
+
 def synth_face(index: int, *, seed: int = 0, size: int = 128, num_identities: int = 50) -> SyntheticFace:
     """Face ``index``: identity ``index % num_identities`` with a random sparse expression."""
     if index < 0 or seed < 0:
@@ -305,7 +310,7 @@ def synth_face(index: int, *, seed: int = 0, size: int = 128, num_identities: in
     if num_identities < 1:
         raise ValueError(f"synth_face: num_identities must be >= 1, got {num_identities}")
     identity_id = index % num_identities
-    identity = random_identity(np.random.default_rng([seed, _IDENTITY_STREAM, identity_id]))
+    identity = corpus_identity(identity_id, seed=seed)
     aus = _sample_aus(np.random.default_rng([seed, _EXPRESSION_STREAM, index]))
     image = draw_face(aus, identity, size)
     return SyntheticFace(key=f"face{index:07d}", image=image, aus=aus, identity_id=identity_id)

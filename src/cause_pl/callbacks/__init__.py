@@ -1,8 +1,9 @@
-"""Lightning callbacks: evaluation reports, plots and GAN sample grids for the models of ``cause_pl.models``."""
+"""Lightning callbacks: evaluation reports, plots, GAN sample grids and animation previews for the models of ``cause_pl.models``."""
 
 from __future__ import annotations
 
+from cause_pl.callbacks.animation_preview import AnimationPreviewCallback
 from cause_pl.callbacks.au_report import AUReportCallback, TrackedUtterance
 from cause_pl.callbacks.sample_grid import SampleGridCallback
 
-__all__ = ["AUReportCallback", "SampleGridCallback", "TrackedUtterance"]
+__all__ = ["AnimationPreviewCallback", "AUReportCallback", "SampleGridCallback", "TrackedUtterance"]

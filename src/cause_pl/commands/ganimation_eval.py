@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from cause_pl.data.faces import FaceAUDataModule
 from cause_pl.ganimation_eval import au_error, fit_face_au_regressor, identity_score
-from cause_pl.models.ganimation import GANimation
+from cause_pl.models.ganimation import GANimation, load_ganimation_checkpoint
 
 
 @torch.inference_mode()
@@ -52,7 +52,7 @@ def ganimation_eval(argv: Sequence[str]) -> int:
     if not args.ckpt.is_file():
         parser.error(f"checkpoint not found: {args.ckpt}")
     torch.manual_seed(args.seed)
-    model = GANimation.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
+    model = load_ganimation_checkpoint(args.ckpt)
     data = FaceAUDataModule(str(args.shards), batch_size=args.batch_size, num_workers=0,
                             image_size=model.hparams.image_size, seed=args.seed)
     reader = fit_face_au_regressor(data.train_dataloader(), args.reader_steps)

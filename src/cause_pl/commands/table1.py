@@ -54,6 +54,18 @@ def to_markdown(rows: list[dict[str, object]], caption: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_table(rows: list[dict[str, object]], caption: str, out: Path) -> str:
+    """Write ``OUT.md`` (the table) and ``OUT.csv`` (the numbers); return the markdown."""
+    markdown = to_markdown(rows, caption)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(markdown)
+    with open(out.with_suffix(".csv"), "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=[k for k in rows[0] if "[" not in k])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in row.items() if "[" not in k} for row in rows)
+    return markdown
+
+
 def _names(paths: Sequence[Path], models: Sequence[CAUSERegressor]) -> list[str]:
     """Architecture names (MLP, CNN, ...), with the file stem where two checkpoints share one."""
     archs = [model.hparams.arch.upper() for model in models]
@@ -85,13 +97,7 @@ def table1(argv: Sequence[str]) -> int:
     first = next(iter(reports.values()))
     caption = (f"Table 1: {args.split} split of {args.shards} ({first.num_utterances} utterances, "
                f"{first.num_frames} valid frames). 95% CIs: jackknife over utterances.")
-    markdown = to_markdown(rows, caption)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".md").write_text(markdown)
-    with open(args.out.with_suffix(".csv"), "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=[k for k in rows[0] if "[" not in k])
-        writer.writeheader()
-        writer.writerows({k: v for k, v in row.items() if "[" not in k} for row in rows)
+    markdown = write_table(rows, caption, args.out)
     print(markdown)
     print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')}")
     return 0

@@ -13,9 +13,7 @@ the 0..5 scale, ``mask`` (B, T) bool (valid and not padding), ``lengths`` (B,), 
 
 from __future__ import annotations
 
-import inspect
 import math
-import pickle
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from torch import Tensor
 
 from cause_pl.au import AU_MAX, AU_MIN, NUM_AUS
 from cause_pl.audio import MelConfig, MelFrontend
+from cause_pl.checkpoints import load_module
 from cause_pl.metrics import AUMetrics, AUReport
 from cause_pl.nets.cause import CauseNet, build_cause_net
 
@@ -299,19 +298,6 @@ class CAUSERegressor(pl.LightningModule):
 def load_cause_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> CAUSERegressor:
     """Rebuild a ``CAUSERegressor`` (in eval mode) from a checkpoint, unpickling only plain data.
 
-    Uses ``torch.load(weights_only=True)``: tensors, containers and plain Python types only, so a
-    checkpoint from an untrusted source cannot run code. Frontend and statistics come with it.
+    See :func:`cause_pl.checkpoints.load_module`; frontend and statistics come with the weights.
     """
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(f"{path}: not loadable with weights_only=True ({error})") from error
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
-    accepted = inspect.signature(CAUSERegressor.__init__).parameters
-    hparams = {name: value for name, value in checkpoint.get("hyper_parameters", {}).items()
-               if name in accepted and name != "self"}
-    model = CAUSERegressor(**hparams)
-    model.on_load_checkpoint(checkpoint)
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval()
+    return load_module(CAUSERegressor, path, map_location)

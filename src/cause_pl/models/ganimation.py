@@ -7,6 +7,7 @@ another random training image divided by 5 plus U(-0.1, 0.1) noise; ``keys`` lis
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -16,6 +17,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch.optim.lr_scheduler import LambdaLR
 
 from cause_pl.au import NUM_AUS
+from cause_pl.checkpoints import load_module
 from cause_pl.ganimation_losses import attention_total_variation, gradient_penalty, wasserstein_gap
 from cause_pl.nets.ganimation import GANimationCritic, GANimationGenerator, GeneratorOutput
 
@@ -273,3 +275,8 @@ def _unpack(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Te
             f"{tuple(target_au.shape)} must share the batch size, au and target_au their shape"
         )
     return image, au.float(), target_au.float()
+
+
+def load_ganimation_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> GANimation:
+    """Rebuild a ``GANimation`` (in eval mode) from a checkpoint, unpickling only plain data."""
+    return load_module(GANimation, path, map_location)
