@@ -2,7 +2,8 @@
 
 ``fit``, ``validate``, ``test`` and ``predict`` are a LightningCLI (OmegaConf mode) over any
 LightningModule / LightningDataModule named in the config (``class_path``), so the same command
-trains CAUSE and GANimation. ``estimate``, ``animate``, ``table1``, ``ganimation-eval`` and ``demo`` are commands of their own.
+trains CAUSE and GANimation. ``estimate``, ``animate``, ``table1``, ``ganimation-eval``, ``demo``
+and ``sweep`` are commands of their own.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ def _commands() -> dict[str, Callable[[Sequence[str]], int]]:
     from cause_pl.commands.demo import demo
     from cause_pl.commands.estimate import estimate
     from cause_pl.commands.ganimation_eval import ganimation_eval
+    from cause_pl.commands.sweep import sweep
     from cause_pl.commands.table1 import table1
 
-    return {"estimate": estimate, "animate": animate, "table1": table1, "ganimation-eval": ganimation_eval, "demo": demo}
+    return {"estimate": estimate, "animate": animate, "table1": table1, "ganimation-eval": ganimation_eval,
+            "demo": demo, "sweep": sweep}
 
 
 USAGE = """usage: cause-pl COMMAND [options]
@@ -51,6 +54,7 @@ Other commands:
   table1 --shards DIR --ckpt CKPT [CKPT ...]   the paper's Table 1 (MAE/MSE with 95% CIs, Zero baseline)
   ganimation-eval --ckpt CKPT --shards DIR     AU error and identity score of a GANimation checkpoint
   demo [--out demo_out]                        the main job on built-in synthetic data
+  sweep SWEEP.yaml [--count N] [-- OVERRIDES]  run a W&B sweep file locally and offline (grid/random)
 
 Run `cause-pl COMMAND --help` for a command's options."""
 
