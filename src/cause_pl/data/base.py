@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from cause_pl.data.plumbing import EvalStream, Sample, TrainStream, make_loader
+from cause_pl.data.urls import check_url_template, shard_url
 from cause_pl.shards import DatasetIndex, ShardError
 
 STAGE_SPLITS = {"fit": ("train",), "validate": ("val",), "test": ("test",), "predict": ("test",)}
@@ -33,6 +34,11 @@ class ShardDataModule(pl.LightningDataModule):
     :func:`cause_pl.data.plumbing.batches_per_worker` for how it becomes whole batches. Rank and
     world size come from the trainer in ``setup()`` (0 and 1 without one); :meth:`distribute` sets
     them directly.
+
+    index.json is always read from ``root``; the shards themselves are read from ``root`` too, or
+    from ``shard_url``, a template in which ``{name}`` stands for each shard's file name: a path
+    (``/scratch/vox/{name}``) or a command whose stdout is the shard
+    (``pipe:aws s3 cp s3://bucket/vox/{name} -``); see :mod:`cause_pl.data.urls`.
     """
 
     kind: str
@@ -48,6 +54,7 @@ class ShardDataModule(pl.LightningDataModule):
         eval_batch_size: int | None,
         strict: bool,
         seed: int,
+        shard_url: str | None = None,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -62,6 +69,7 @@ class ShardDataModule(pl.LightningDataModule):
         self.eval_batch_size = at_least(owner, "eval_batch_size", eval_batch_size, 1)
         self.strict = bool(strict)
         self.seed = int(seed)
+        self.shard_url = None if shard_url is None else check_url_template(shard_url)
         self.rank, self.world_size = 0, 1
         self._index: DatasetIndex | None = None
 
@@ -101,6 +109,10 @@ class ShardDataModule(pl.LightningDataModule):
         """Full training batches this rank yields per epoch (equal on every rank)."""
         return len(self._train_stream())
 
+    def shard_urls(self, split: str) -> list[str]:
+        """Where each shard of ``split`` is read from, in index order (ranks and workers split this list)."""
+        return [shard_url(self.shard_url, self.root, name) for name in self.index.shard_names(split)]
+
     def distribute(self, rank: int, world_size: int) -> None:
         """Read as rank ``rank`` of ``world_size``; ``setup()`` calls this with the trainer's values."""
         if world_size < 1 or not 0 <= rank < world_size:
@@ -112,7 +124,7 @@ class ShardDataModule(pl.LightningDataModule):
         if self.trainer is not None:
             self.distribute(self.trainer.global_rank, self.trainer.world_size)
         for split in STAGE_SPLITS.get(stage, ()):
-            self.index.shard_paths(split)  # raises naming the available splits
+            self.index.shard_names(split)  # raises naming the available splits
 
     def train_dataloader(self) -> DataLoader:
         return make_loader(self._train_stream())
@@ -128,7 +140,7 @@ class ShardDataModule(pl.LightningDataModule):
 
     def _train_stream(self) -> TrainStream:
         return TrainStream(
-            self.index.shard_paths("train"),
+            self.shard_urls("train"),
             rank=self.rank,
             world_size=self.world_size,
             num_workers=self.num_workers,
@@ -146,7 +158,7 @@ class ShardDataModule(pl.LightningDataModule):
         """Samples of ``split`` in evaluation form, each exactly once over all ranks and workers."""
         return make_loader(
             EvalStream(
-                self.index.shard_paths(split),
+                self.shard_urls(split),
                 rank=self.rank,
                 world_size=self.world_size,
                 num_workers=self.num_workers,

@@ -102,7 +102,8 @@ class FaceAUDataModule(ShardDataModule):
 
     ``batch_size`` must be >= 2 (each training image takes another image's AUs from its batch).
     ``image_size`` resizes images whose size differs (default: as stored). See
-    :class:`~cause_pl.data.base.ShardDataModule` for epochs, ranks and workers.
+    :class:`~cause_pl.data.base.ShardDataModule` for epochs, ranks and workers, and for ``shard_url``
+    (reading the shards from a shared filesystem or object storage, e.g. ``pipe:aws s3 cp s3://b/vox/{name} -``).
     """
 
     kind = FACES
@@ -121,9 +122,10 @@ class FaceAUDataModule(ShardDataModule):
         target_noise: float = 0.1,
         strict: bool = False,
         seed: int = 0,
+        shard_url: str | None = None,
     ) -> None:
         super().__init__(root, batch_size, num_workers, train_samples_per_epoch, shuffle_buffer, eval_batch_size,
-                         strict, seed)
+                         strict, seed, shard_url)
         self.save_hyperparameters()
         self.image_size = None if image_size is None else at_least("FaceAUDataModule", "image_size", image_size, 1)
         if not 0 <= target_noise < 1:

@@ -21,7 +21,6 @@ import random
 from functools import partial
 from typing import Callable
 
-import numpy as np
 import torch
 
 from cause_pl.au import NUM_AUS
@@ -31,18 +30,23 @@ from cause_pl.data.plumbing import Sample, pad_collate
 from cause_pl.shards import SPEECH_AU, ShardError, decode_npy
 
 SEQUENCE_FIELDS = ("mel", "au", "mask")
+BATCH_DTYPES = {"mel": torch.float32, "au": torch.float32, "mask": torch.bool}
 STORED_FILES = ("mel.npy", "au.npy", "valid.npy")
 
 
 def decode_utterance(sample: Sample, n_mels: int) -> Sample:
-    """Raw ``speech_au`` sample -> ``key``, ``mel`` (F, n_mels) float32, ``au`` (F, 17) float32, ``mask`` (F,) bool."""
+    """Raw ``speech_au`` sample -> ``key``, ``mel`` (F, n_mels), ``au`` (F, 17), ``mask`` (F,) bool.
+
+    ``mel`` and ``au`` are read-only views of the stored arrays (float16): the collate functions
+    convert them to float32 once per batch, after cropping (:data:`BATCH_DTYPES`).
+    """
     where = f"{sample.get('__url__', '?')}: sample {sample.get('__key__')}"
     missing = [name for name in STORED_FILES if name not in sample]
     if missing:
         raise ShardError(f"{where}: missing {missing}")
-    mel = decode_npy(sample["mel.npy"]).astype(np.float32)
-    au = decode_npy(sample["au.npy"]).astype(np.float32)
-    valid = decode_npy(sample["valid.npy"]).astype(bool)
+    mel = decode_npy(sample["mel.npy"])
+    au = decode_npy(sample["au.npy"])
+    valid = decode_npy(sample["valid.npy"]).astype(bool, copy=False)
     frames = len(mel)
     if frames < 1 or mel.shape != (frames, n_mels) or au.shape != (frames, NUM_AUS) or valid.shape != (frames,):
         raise ShardError(
@@ -72,7 +76,8 @@ class SpeechAUDataModule(ShardDataModule):
     """Train/val/test/predict dataloaders over a ``speech_au`` shard directory (``predict`` reads ``test``).
 
     ``frontend`` (e.g. from a checkpoint) must equal the shards' frontend; ``setup()`` checks. See
-    :class:`~cause_pl.data.base.ShardDataModule` for epochs, ranks and workers.
+    :class:`~cause_pl.data.base.ShardDataModule` for epochs, ranks and workers, and for ``shard_url``
+    (reading the shards from a shared filesystem or object storage, e.g. ``pipe:aws s3 cp s3://b/vox/{name} -``).
     """
 
     kind = SPEECH_AU
@@ -89,9 +94,10 @@ class SpeechAUDataModule(ShardDataModule):
         frontend: dict | None = None,
         strict: bool = False,
         seed: int = 0,
+        shard_url: str | None = None,
     ) -> None:
         super().__init__(root, batch_size, num_workers, train_samples_per_epoch, shuffle_buffer, eval_batch_size,
-                         strict, seed)
+                         strict, seed, shard_url)
         self.save_hyperparameters()
         self.crop_frames = at_least("SpeechAUDataModule", "crop_frames", crop_frames, 1)
         self.frontend = None if frontend is None else _frontend_argument(frontend)
@@ -143,7 +149,7 @@ class SpeechAUDataModule(ShardDataModule):
         return partial(random_crop, frames=self.crop_frames)
 
     def train_collator(self) -> Callable[[list[Sample]], Sample]:
-        return partial(pad_collate, sequence_fields=SEQUENCE_FIELDS, pad_to=self.crop_frames)
+        return partial(pad_collate, sequence_fields=SEQUENCE_FIELDS, pad_to=self.crop_frames, dtypes=BATCH_DTYPES)
 
     def eval_collator(self) -> Callable[[list[Sample]], Sample]:
-        return partial(pad_collate, sequence_fields=SEQUENCE_FIELDS)
+        return partial(pad_collate, sequence_fields=SEQUENCE_FIELDS, dtypes=BATCH_DTYPES)
