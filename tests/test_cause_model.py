@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 import time
 
 import numpy as np
@@ -97,10 +98,12 @@ def trained(corpus, tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("checkpoints")
     data = InMemoryAUData(corpus["train"], corpus["val"], SMALL_FRONTEND)
     model = CAUSERegressor(arch="dcnn", lr=3e-3, scheduler="plateau")
-    checkpoint = ModelCheckpoint(dirpath=folder, monitor="val/mae", mode="min", save_top_k=1, save_last=True)
-    trainer = cpu_trainer(max_epochs=2, enable_checkpointing=True, callbacks=[checkpoint])
+    checkpoint = ModelCheckpoint(dirpath=folder, monitor="val/mae", mode="min", save_top_k=1)
+    latest = ModelCheckpoint(dirpath=folder, filename="latest-{epoch}-{step}", save_last="link")
+    trainer = cpu_trainer(max_epochs=2, enable_checkpointing=True, callbacks=[checkpoint, latest])
     trainer.fit(model, datamodule=data)
-    return {"model": model.eval(), "data": data, "checkpoint": checkpoint}
+    return {"model": model.eval(), "data": data, "checkpoint": checkpoint, "latest": latest,
+            "steps": trainer.global_step}
 
 
 # --- loss -----------------------------------------------------------------------------------------
@@ -225,16 +228,18 @@ def test_bad_hyperparameters_are_rejected():
 
 
 def test_checkpoint_holds_stats_and_frontend_and_both_loaders_agree(trained, corpus):
-    model, data, checkpoint = trained["model"], trained["data"], trained["checkpoint"]
+    model, data, checkpoint, latest = trained["model"], trained["data"], trained["checkpoint"], trained["latest"]
     assert math.isfinite(float(checkpoint.best_model_score))
-    raw = torch.load(checkpoint.last_model_path, map_location="cpu", weights_only=True)
+    assert Path(latest.last_model_path).name == "last.ckpt"
+    raw = torch.load(latest.last_model_path, map_location="cpu", weights_only=True)
+    assert raw["global_step"] == trained["steps"]
     assert raw["cause_pl"]["frontend"] == SMALL_FRONTEND.to_dict()
     assert raw["hyper_parameters"]["frontend"] == SMALL_FRONTEND.to_dict()
     torch.testing.assert_close(raw["state_dict"]["mel_std"], data.mel_std, rtol=0, atol=0)
     assert bool(raw["state_dict"]["stats_set"])
 
-    by_lightning = CAUSERegressor.load_from_checkpoint(checkpoint.last_model_path).eval()
-    by_safe_loader = load_cause_checkpoint(checkpoint.last_model_path)
+    by_lightning = CAUSERegressor.load_from_checkpoint(latest.last_model_path).eval()
+    by_safe_loader = load_cause_checkpoint(latest.last_model_path)
     wave = corpus["val"][0]["wave"]
     expected = estimate_aus(model, wave)
     for loaded in (by_lightning, by_safe_loader):
@@ -258,7 +263,7 @@ def test_safe_loader_refuses_checkpoints_with_arbitrary_objects(tmp_path):
 
 
 def test_frontend_mismatch_is_a_clear_error(trained, corpus):
-    loaded = load_cause_checkpoint(trained["checkpoint"].last_model_path)
+    loaded = load_cause_checkpoint(trained["latest"].last_model_path)
     other = MelConfig()  # 80 bands, f_max 8000: not what the model was trained with
     other_data = InMemoryAUData(corpus["train"][:1], corpus["val"][:1], other)
     with pytest.raises(ValueError, match=r"n_mels: model 64 vs the datamodule 80") as error:
