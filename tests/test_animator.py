@@ -128,3 +128,13 @@ def test_faces_of_any_shape_and_mode_become_generator_inputs(tmp_path, animator)
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(ValueError, match="not a readable image"):
         animator.load_face(tmp_path / "text.png")
+
+
+def test_bf16_generation_stays_close_to_fp32(quick_demo, animator):
+    face = animator.load_face(quick_demo.files["face"])
+    aus = 5 * torch.rand(12, NUM_AUS, generator=torch.Generator().manual_seed(0))
+    fp32 = np.concatenate(list(animator.frames(face, aus))).astype(np.int16)
+    fast = SpeechToFaceAnimator(animator.cause, animator.ganimation, frames_per_batch=8, bf16=True)
+    bf16 = np.concatenate(list(fast.frames(face, aus))).astype(np.int16)
+    difference = np.abs(fp32 - bf16)
+    assert difference.mean() < 3 and np.percentile(difference, 99) <= 12

@@ -17,6 +17,7 @@ small smoke version for tests.
 from __future__ import annotations
 
 import json
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +46,15 @@ from cause_pl.synthetic import corpus_identity, draw_face, synth_utterance
 from cause_pl.synthetic_corpus import SyntheticCorpusSpec, describe, write_face_corpus, write_speech_corpus
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX-512 BF16 or AMX; Linux ``/proc/cpuinfo``)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 @dataclass(frozen=True)
 class DemoPlan:
     """Sizes and budgets of the demo; the defaults fit in under 10 minutes on 2 CPU cores."""
@@ -56,7 +66,13 @@ class DemoPlan:
     gan_epochs_decay: int = 1
     gan_samples_per_epoch: int = 1280
     gan_image_size: int = 64
+    gan_precision: str = field(default_factory=lambda: "bf16-mixed" if cpu_has_bf16() else "32-true")
+    """bf16 autocast trains this GAN ~2x faster on CPUs with native bf16 (and far slower on others)."""
     workers: int = 2
+    cause_threads: int = 1
+    """Torch threads for CAUSE: its small ops slow down when threads outnumber idle cores."""
+    gan_threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
+    """Torch threads for GANimation, whose convolutions use every core the light data workers leave."""
     seed: int = 0
 
     @classmethod
@@ -106,6 +122,7 @@ def train_cause(plan: DemoPlan, shards: Path, checkpoint: Path) -> CAUSERegresso
                               train_samples_per_epoch=plan.cause_samples_per_epoch, shuffle_buffer=200,
                               eval_batch_size=8, seed=plan.seed)
     trainer = _trainer(plan, checkpoint.parent.parent, "cause", plan.cause_epochs, gradient_clip_val=1.0)
+    torch.set_num_threads(plan.cause_threads)
     trainer.fit(model, data)
     trainer.save_checkpoint(checkpoint, weights_only=False)
     return model
@@ -118,11 +135,12 @@ def train_ganimation(plan: DemoPlan, shards: Path, checkpoint: Path) -> GANimati
                        lr_g=5e-4, lr_d=5e-4, critic_steps=1, epochs_constant=plan.gan_epochs_constant,
                        epochs_decay=plan.gan_epochs_decay, saturation_threshold=0.99)
     data = FaceAUDataModule(str(shards), image_size=plan.gan_image_size, batch_size=16,
-                            train_samples_per_epoch=plan.gan_samples_per_epoch, num_workers=plan.workers,
+                            train_samples_per_epoch=plan.gan_samples_per_epoch, num_workers=1,
                             shuffle_buffer=300, eval_batch_size=16, seed=plan.seed)
     epochs = plan.gan_epochs_constant + plan.gan_epochs_decay
     trainer = _trainer(plan, checkpoint.parent.parent, "ganimation", epochs, limit_val_batches=2,
-                       callbacks=[SampleGridCallback(num_faces=4)])
+                       precision=plan.gan_precision, callbacks=[SampleGridCallback(num_faces=4)])
+    torch.set_num_threads(plan.gan_threads)
     trainer.fit(model, data)
     trainer.save_checkpoint(checkpoint, weights_only=False)
     return model

@@ -29,6 +29,7 @@ def animate(argv: Sequence[str]) -> int:
     parser.add_argument("--smoothing", type=int, default=1, help="moving-average window in frames (odd; 1 = none)")
     parser.add_argument("--batch-frames", type=int, default=32, help="frames generated per batch")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--bf16", action="store_true", help="generate under bf16 autocast (GPUs, CPUs with native bf16)")
     args = parser.parse_args(argv)
     for flag, path in (("--cause-ckpt", args.cause_ckpt), ("--ganimation-ckpt", args.ganimation_ckpt),
                        ("--audio", args.audio), ("--face", args.face)):
@@ -37,7 +38,7 @@ def animate(argv: Sequence[str]) -> int:
     try:
         animator = SpeechToFaceAnimator.from_checkpoints(
             args.cause_ckpt, args.ganimation_ckpt, map_location=args.device, au_scale=args.au_scale,
-            smoothing_frames=args.smoothing, frames_per_batch=args.batch_frames)
+            smoothing_frames=args.smoothing, frames_per_batch=args.batch_frames, bf16=args.bf16)
         result = animator.animate(args.audio, args.face, args.out, progress=True, au_csv=args.au_csv)
     except (AudioError, FaceImageError, ValueError) as error:
         print(f"cause-pl animate: {error}", file=sys.stderr)

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
-
-
-def _default_threads(workers: int) -> int:
-    """Torch threads that leave a core per data worker (small nets slow down badly when oversubscribed)."""
-    return min(4, max(1, (os.cpu_count() or 1) - workers))
 
 
 def demo(argv: Sequence[str]) -> int:
@@ -20,16 +14,12 @@ def demo(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="cause-pl demo", description=demo.__doc__)
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for everything the demo makes")
     parser.add_argument("--workers", type=int, default=2, help="data-loading and corpus-building processes")
-    parser.add_argument("--threads", type=int, help="torch threads (default: cores left after the workers, <= 4)")
     parser.add_argument("--quick", action="store_true", help="tiny data and few steps: a one-minute smoke run")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
-    import torch
-
     from cause_pl.demo import DemoPlan, run_demo
 
-    torch.set_num_threads(args.threads or _default_threads(args.workers))
     plan = DemoPlan.quick() if args.quick else DemoPlan()
     started = time.perf_counter()
     outputs = run_demo(args.out, replace(plan, workers=args.workers))
