@@ -2,25 +2,24 @@
 
 Two tools write these files. FeatureExtraction (video) starts its header with
 ``frame, face_id, timestamp, confidence, success``; FaceLandmarkImg (image) with ``face, confidence``.
-Old Windows builds separate cells with ``", "`` and newer builds with ``","``, so every cell is
-split on ``,`` and stripped. Optional columns (gaze, pose, landmarks, AU presence) may appear
-anywhere; the 17 intensity columns are found by name and returned in ``AU_COLUMNS`` order.
+Old Windows builds separate cells with ``", "`` and newer builds with ``","``, so cells are split
+on ``,`` and stripped (``openface_table``, which converts only the columns used here). Optional
+columns (gaze, pose, landmarks, AU presence) may appear anywhere; the 17 intensity columns are
+found by name and returned in ``AU_COLUMNS`` order.
 
 The frame pairing contract (DESIGN.md section 3): mel frame ``i`` pairs with OpenFace ``frame = i + 1``.
 """
 
 from __future__ import annotations
 
-import csv
-import math
 from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from cause_pl.au import AU_COLUMNS, NUM_AUS
+from cause_pl.openface_table import IMAGE, VIDEO, OpenFaceError, Table, read_table
 
 NUM_LANDMARKS = 68
 LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"x_{i}" for i in range(NUM_LANDMARKS)) + tuple(
@@ -28,25 +27,8 @@ LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"x_{i}" for i in range(NUM_LANDMARKS)
 )
 
 
-class OpenFaceError(ValueError):
-    """An OpenFace CSV that cannot be used; the message names the file and the problem."""
-
-
 class AlignmentError(OpenFaceError):
     """An OpenFace track and a feature sequence whose lengths disagree by more than the tolerance."""
-
-
-@dataclass(frozen=True)
-class _Variant:
-    """Which OpenFace tool wrote the file, and the columns that tool always writes."""
-
-    name: str
-    face_column: str
-    required: tuple[str, ...]
-
-
-_VIDEO = _Variant("video (FeatureExtraction)", "face_id", ("frame", "face_id", "confidence", "success"))
-_IMAGE = _Variant("image (FaceLandmarkImg)", "face", ("face", "confidence"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,89 +55,6 @@ class OpenFaceTrack:
     def last_frame(self) -> int:
         """Highest frame number, i.e. the length of the video as far as OpenFace saw it."""
         return int(self.frames[-1])
-
-
-@dataclass(frozen=True, eq=False)
-class _Table:
-    """A parsed CSV: column positions by stripped name, raw data rows, each row's line number."""
-
-    path: str
-    variant: _Variant
-    columns: dict[str, int]
-    rows: list[list[str]]
-    lines: list[int]
-
-    def missing(self, names: Sequence[str]) -> list[str]:
-        """The columns of ``names`` the header lacks."""
-        return [name for name in names if name not in self.columns]
-
-    def numbers(self, names: Sequence[str]) -> np.ndarray:
-        """float64 (rows, len(names)) of the named columns, converted in one numpy call.
-
-        Raises OpenFaceError naming the column and line of the first non-numeric or non-finite cell.
-        """
-        indices = [self.columns[name] for name in names]
-        pick = itemgetter(*indices)
-        cells = [pick(row) for row in self.rows]
-        try:
-            values = np.array(cells, dtype=np.float64).reshape(len(self.rows), len(indices))
-        except ValueError:
-            values = None
-        if values is None or not np.isfinite(values).all():
-            self._raise_first_bad_cell(names, indices)
-        return values
-
-    def _raise_first_bad_cell(self, names: Sequence[str], indices: Sequence[int]) -> None:
-        """Slow path, only on error: find the offending cell and say where it is."""
-        for row, line in zip(self.rows, self.lines):
-            for name, index in zip(names, indices):
-                cell = row[index]
-                try:
-                    number = float(cell)
-                except ValueError:
-                    number = math.nan
-                if not math.isfinite(number):
-                    raise OpenFaceError(
-                        f"{self.path}: column {name!r}, line {line}: {cell.strip()!r} is not a finite number"
-                    )
-        raise AssertionError("a numeric conversion failed but no bad cell was found")
-
-
-def _read_table(path: str | Path) -> _Table:
-    """Read ``path``, detect the variant, check required columns, row widths and that data exists."""
-    path = str(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = tuple(name.strip() for name in next(reader, ()))
-            numbered = [(reader.line_num, row) for row in reader if row]
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise OpenFaceError(f"{path}: cannot read OpenFace CSV: {error}") from error
-    if not header:
-        raise OpenFaceError(f"{path}: empty file, no OpenFace header")
-    variant = _detect_variant(path, header)
-    missing = [name for name in variant.required if name not in header]
-    if missing:
-        raise OpenFaceError(f"{path}: missing required column(s) {missing} for the {variant.name} variant")
-    if not numbered:
-        raise OpenFaceError(f"{path}: no data rows (OpenFace found no face)")
-    for line, row in numbered:
-        if len(row) != len(header):
-            raise OpenFaceError(f"{path}: line {line} has {len(row)} cells, the header has {len(header)}")
-    lines, rows = (list(part) for part in zip(*numbered))
-    columns = {name: position for position, name in enumerate(header)}
-    return _Table(path, variant, columns, rows, lines)
-
-
-def _detect_variant(path: str, header: Sequence[str]) -> _Variant:
-    if "frame" in header or "face_id" in header:
-        return _VIDEO
-    if "face" in header:
-        return _IMAGE
-    raise OpenFaceError(
-        f"{path}: not an OpenFace CSV: the header has neither 'frame'/'face_id' ({_VIDEO.name}) "
-        f"nor 'face' ({_IMAGE.name}); it starts {list(header[:5])}"
-    )
 
 
 def _integers(path: str, name: str, values: np.ndarray, lines: np.ndarray) -> np.ndarray:
@@ -190,7 +89,7 @@ class _FaceRows:
     lines: np.ndarray
 
 
-def _face_rows(table: _Table, columns: Sequence[str], face_id: int | None) -> _FaceRows:
+def _face_rows(table: Table, columns: Sequence[str], face_id: int | None) -> _FaceRows:
     """Parse the face column, ``confidence`` and ``columns`` at once; keep the chosen face's rows."""
     names = (table.variant.face_column, "confidence", *columns)
     values = table.numbers(names)
@@ -210,11 +109,11 @@ def read_openface_csv(
     the face in the most rows. Rows with ``success == 0`` or ``confidence < min_confidence`` are
     marked invalid.
     """
-    table = _read_table(path)
+    table = read_table(path)
     missing_aus = table.missing(AU_COLUMNS)
     if missing_aus:
         raise OpenFaceError(f"{table.path}: missing AU intensity column(s) {missing_aus}")
-    is_video = table.variant is _VIDEO
+    is_video = table.variant is VIDEO
     optional = ("timestamp",) if "timestamp" in table.columns else ()
     face = _face_rows(table, (*AU_COLUMNS, *(("frame", "success", *optional) if is_video else ())), face_id)
     confidence = face.columns["confidence"]
@@ -257,10 +156,10 @@ def landmarks_2d(path: str | Path, face_id: int | None = None) -> np.ndarray | N
 
     Returns None when the CSV has no ``x_0..x_67, y_0..y_67`` columns. Used to crop face images.
     """
-    table = _read_table(path)
-    if table.variant is not _IMAGE:
+    table = read_table(path)
+    if table.variant is not IMAGE:
         raise OpenFaceError(
-            f"{table.path}: landmarks_2d reads the {_IMAGE.name} variant, not {table.variant.name}"
+            f"{table.path}: landmarks_2d reads the {IMAGE.name} variant, not {table.variant.name}"
         )
     columns = () if table.missing(LANDMARK_COLUMNS) else LANDMARK_COLUMNS
     face = _face_rows(table, columns, face_id)
