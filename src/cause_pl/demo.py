@@ -110,7 +110,7 @@ class DemoOutputs:
         return path
 
 
-def _trainer(plan: DemoPlan, out: Path, name: str, max_epochs: int, **options) -> pl.Trainer:
+def _trainer(out: Path, name: str, max_epochs: int, **options) -> pl.Trainer:
     return pl.Trainer(accelerator="cpu", devices=1, max_epochs=max_epochs, logger=CSVLogger(out / "logs", name=name),
                       enable_checkpointing=False, log_every_n_steps=10, default_root_dir=out / "logs", **options)
 
@@ -121,7 +121,7 @@ def train_cause(plan: DemoPlan, shards: Path, checkpoint: Path) -> CAUSERegresso
     data = SpeechAUDataModule(str(shards), batch_size=16, crop_frames=128, num_workers=plan.workers,
                               train_samples_per_epoch=plan.cause_samples_per_epoch, shuffle_buffer=200,
                               eval_batch_size=8, seed=plan.seed)
-    trainer = _trainer(plan, checkpoint.parent.parent, "cause", plan.cause_epochs, gradient_clip_val=1.0)
+    trainer = _trainer(checkpoint.parent.parent, "cause", plan.cause_epochs, gradient_clip_val=1.0)
     torch.set_num_threads(plan.cause_threads)
     trainer.fit(model, data)
     trainer.save_checkpoint(checkpoint, weights_only=False)
@@ -138,7 +138,7 @@ def train_ganimation(plan: DemoPlan, shards: Path, checkpoint: Path) -> GANimati
                             train_samples_per_epoch=plan.gan_samples_per_epoch, num_workers=1,
                             shuffle_buffer=300, eval_batch_size=16, seed=plan.seed)
     epochs = plan.gan_epochs_constant + plan.gan_epochs_decay
-    trainer = _trainer(plan, checkpoint.parent.parent, "ganimation", epochs, limit_val_batches=2,
+    trainer = _trainer(checkpoint.parent.parent, "ganimation", epochs, limit_val_batches=2,
                        precision=plan.gan_precision, callbacks=[SampleGridCallback(num_faces=4)])
     torch.set_num_threads(plan.gan_threads)
     trainer.fit(model, data)

@@ -35,10 +35,9 @@ def square_face(image: Image.Image, size: int) -> Image.Image:
     return ImageOps.fit(image.convert("RGB"), (size, size), Image.Resampling.LANCZOS)
 
 
-def image_to_tensor(image: Image.Image) -> torch.Tensor:
+def image_to_array(image: Image.Image) -> np.ndarray:
     """RGB PIL image -> float32 (3, H, W) in [-1, 1], the generator's input range."""
-    array = np.asarray(image.convert("RGB"), dtype=np.float32)
-    return torch.from_numpy(array).permute(2, 0, 1) / 127.5 - 1.0
+    return np.asarray(image.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0
 
 
 def load_face(path: str | Path, size: int) -> torch.Tensor:
@@ -49,6 +48,6 @@ def load_face(path: str | Path, size: int) -> torch.Tensor:
     try:
         with Image.open(path) as image:
             image.load()
-            return image_to_tensor(square_face(image, size))
+            return torch.from_numpy(image_to_array(square_face(image, size))).contiguous()
     except (UnidentifiedImageError, OSError) as error:
         raise FaceImageError(path, f"not a readable image ({error})") from error

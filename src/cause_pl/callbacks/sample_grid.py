@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from cause_pl.au import NUM_AUS, au_index
 from cause_pl.ganimation_eval import AUReader, au_error, identity_score
 from cause_pl.nets.ganimation import GeneratorOutput
+from cause_pl.render import to_uint8_frames
 
 GRID_DIRNAME = "sample_grid"
 GRID_KEY = "val/sample_grid"
@@ -199,9 +200,8 @@ def sample_grid(inputs: Tensor, edits: Sequence[GeneratorOutput]) -> np.ndarray:
 
 
 def to_uint8_image(image: Tensor) -> np.ndarray:
-    """(3, H, W) in [-1, 1] -> (H, W, 3) uint8."""
-    scaled = ((image.float().cpu() + 1) * 127.5).round().clamp(0, 255)
-    return scaled.to(torch.uint8).permute(1, 2, 0).numpy()
+    """(3, H, W) in [-1, 1] -> (H, W, 3) uint8, converted as video frames are."""
+    return to_uint8_frames(image.unsqueeze(0))[0]
 
 
 def to_uint8_mask(mask: Tensor) -> np.ndarray:

@@ -36,6 +36,7 @@ from PIL import Image
 from cause_pl.au import AU_MAX, NUM_AUS
 from cause_pl.data.base import ShardDataModule, at_least
 from cause_pl.data.plumbing import Sample
+from cause_pl.face_image import image_to_array
 from cause_pl.shards import FACES, ShardError, decode_npy
 
 STORED_FILES = ("jpg", "au.npy")
@@ -54,8 +55,7 @@ def decode_face(sample: Sample, image_size: int | None) -> Sample:
         image = opened.convert("RGB")
     if image_size is not None and image.size != (image_size, image_size):
         image = image.resize((image_size, image_size), Image.Resampling.BICUBIC)
-    pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0
-    return {"key": sample["__key__"], "image": pixels, "au": au / AU_MAX}
+    return {"key": sample["__key__"], "image": image_to_array(image), "au": au / AU_MAX}
 
 
 def draw_training_randomness(sample: Sample, rng: random.Random, flip: bool, target_noise: float) -> Sample:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,15 +39,39 @@ from cause_pl.models.ganimation import GANimation, load_ganimation_checkpoint
 from cause_pl.render import Mp4Writer, to_uint8_frames, video_frame_count
 
 
+def _check_window(frames: int) -> int:
+    if frames < 1 or frames % 2 == 0:
+        raise ValueError(f"smoothing window must be a positive odd number of frames, got {frames}")
+    return frames
+
+
 def smooth_track(aus: Tensor, frames: int) -> Tensor:
     """Centred moving average over ``frames`` (odd; 1 = unchanged) of a (F, K) track, edges repeated."""
-    if frames < 1 or frames % 2 == 0:
-        raise ValueError(f"smooth_track: frames must be a positive odd integer, got {frames}")
-    if frames == 1 or aus.shape[0] == 0:
+    if _check_window(frames) == 1 or aus.shape[0] == 0:
         return aus
     half = frames // 2
     padded = F.pad(aus.T.unsqueeze(0), (half, half), mode="replicate")
     return F.avg_pool1d(padded, frames, stride=1)[0].T.contiguous()
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Add the wall time of the ``with`` block to ``timings[stage]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] += time.perf_counter() - started
+
+
+def _timed_batches(batches: Iterator[np.ndarray], timings: dict[str, float]) -> Iterator[np.ndarray]:
+    """``batches``, with the time spent producing each (the generator's work) added to ``generate``."""
+    while True:
+        with _timed(timings, "generate"):
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
 
 
 @dataclass
@@ -93,7 +118,7 @@ class SpeechToFaceAnimator(pl.LightningModule):
             raise ValueError(f"au_scale must be >= 0, got {au_scale}")
         if frames_per_batch < 1:
             raise ValueError(f"frames_per_batch must be >= 1, got {frames_per_batch}")
-        smooth_track(torch.zeros(0, 1), smoothing_frames)  # validates smoothing_frames
+        _check_window(smoothing_frames)
         self.save_hyperparameters(ignore=["cause", "ganimation"])
         self.cause = cause.eval()
         self.ganimation = ganimation.eval()
@@ -158,33 +183,26 @@ class SpeechToFaceAnimator(pl.LightningModule):
         (e.g. a ground-truth track, to compare against); it must have one row per video frame.
         """
         wave = torch.as_tensor(wave).float().cpu()
-        timings = {"estimate": 0.0, "generate": 0.0, "encode": 0.0}
-        started = time.perf_counter()
-        if aus is None:
-            aus = self.au_track(wave)
-        else:
-            expected = (video_frame_count(wave.shape[-1], self.sample_rate, self.fps), self.cause.hparams.num_aus)
-            if tuple(aus.shape) != expected:
-                raise ValueError(f"aus must have shape {expected} for this audio, got {tuple(aus.shape)}")
-        timings["estimate"] = time.perf_counter() - started
+        timings = dict.fromkeys(("estimate", "generate", "encode"), 0.0)
+        with _timed(timings, "estimate"):
+            aus = self.au_track(wave) if aus is None else self._checked_track(aus, wave)
         if au_csv is not None:
             write_openface_style_csv(aus, self.fps, au_csv)
         bar = tqdm(total=aus.shape[0], unit="frame", desc=f"animating {Path(out).name}", disable=not progress)
         with Mp4Writer(out, fps=self.fps, audio=wave.numpy(), sample_rate=self.sample_rate) as writer, bar:
-            batches = self.frames(face, aus)
-            while True:
-                started = time.perf_counter()
-                batch = next(batches, None)
-                timings["generate"] += time.perf_counter() - started
-                if batch is None:
-                    break
-                started = time.perf_counter()
-                writer.write(batch)
-                timings["encode"] += time.perf_counter() - started
+            for batch in _timed_batches(self.frames(face, aus), timings):
+                with _timed(timings, "encode"):
+                    writer.write(batch)
                 bar.update(len(batch))
-            started = time.perf_counter()
-        timings["encode"] += time.perf_counter() - started  # flushing the encoders and the audio
+            with _timed(timings, "encode"):
+                writer.close()  # flushes the encoders and writes the rest of the audio
         return AnimationResult(Path(out), aus.shape[0], wave.shape[0] / self.sample_rate, aus, timings)
+
+    def _checked_track(self, aus: Tensor, wave: Tensor) -> Tensor:
+        expected = (video_frame_count(wave.shape[-1], self.sample_rate, self.fps), self.cause.hparams.num_aus)
+        if tuple(aus.shape) != expected:
+            raise ValueError(f"aus must have shape {expected} for this audio, got {tuple(aus.shape)}")
+        return aus
 
     def animate(self, audio: str | Path, face: str | Path, out: str | Path, progress: bool = False,
                 au_csv: str | Path | None = None) -> AnimationResult:
