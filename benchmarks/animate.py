@@ -15,25 +15,26 @@ cProfile of one run tells whether Python overhead matters (``--profile``).
 
 from __future__ import annotations
 
-import harness  # first: pins OMP threads before torch is imported
-
 import argparse
 import cProfile
 import tempfile
 import time
 from pathlib import Path
 
+import harness  # first: pins OMP threads before torch is imported
 import numpy as np
 import soundfile
 import torch
 
 from cause_pl.au import NUM_AUS
+from cause_pl.inference.animator import SpeechToFaceAnimator
 from cause_pl.models import CAUSERegressor, GANimation
-from cause_pl.models.animator import SpeechToFaceAnimator
-from cause_pl.synthetic import corpus_identity, draw_face, synth_utterance
+from cause_pl.synthetic.faces import corpus_identity, draw_face
+from cause_pl.synthetic.speech import synth_utterance
 
-SMALL_GENERATOR = dict(image_size=64, g_base_channels=32, g_res_blocks=3, d_base_channels=32, d_layers=5,
-                       d_max_channels=512)
+SMALL_GENERATOR = dict(
+    image_size=64, g_base_channels=32, g_res_blocks=3, d_base_channels=32, d_layers=5, d_max_channels=512
+)
 COLUMNS = ("stage", "seconds", "frames/s", "share")
 
 
@@ -71,8 +72,9 @@ def main() -> None:
     args = parser.parse_args()
     harness.setup(args)
     if args.cause_ckpt and args.ganimation_ckpt:
-        animator = SpeechToFaceAnimator.from_checkpoints(args.cause_ckpt, args.ganimation_ckpt,
-                                                         frames_per_batch=args.batch_frames, bf16=args.bf16)
+        animator = SpeechToFaceAnimator.from_checkpoints(
+            args.cause_ckpt, args.ganimation_ckpt, frames_per_batch=args.batch_frames, bf16=args.bf16
+        )
     else:
         animator = fresh_animator(args.small, args.batch_frames, args.bf16)
     animator.to(args.device)
@@ -89,12 +91,16 @@ def main() -> None:
             result = animator.animate(audio, face, folder / f"run{repeat}.mp4")
             runs.append((time.perf_counter() - started, result))
         wall, result = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
-        print(f"{result.frames} frames ({result.seconds:.1f} s of speech) at {animator.image_size} px, "
-              f"batch {args.batch_frames}, {'bf16' if args.bf16 else 'fp32'}, device {args.device}, "
-              f"{torch.get_num_threads()} thread(s); "
-              f"median of {args.repeats}")
-        rows = [{"stage": name, "seconds": seconds, "frames/s": result.frames / seconds, "share": seconds / wall}
-                for name, seconds in result.timings.items()]
+        print(
+            f"{result.frames} frames ({result.seconds:.1f} s of speech) at {animator.image_size} px, "
+            f"batch {args.batch_frames}, {'bf16' if args.bf16 else 'fp32'}, device {args.device}, "
+            f"{torch.get_num_threads()} thread(s); "
+            f"median of {args.repeats}"
+        )
+        rows = [
+            {"stage": name, "seconds": seconds, "frames/s": result.frames / seconds, "share": seconds / wall}
+            for name, seconds in result.timings.items()
+        ]
         rows.append({"stage": "end to end", "seconds": wall, "frames/s": result.frames / wall, "share": 1.0})
         harness.print_header(COLUMNS)
         for row in rows:
@@ -105,9 +111,18 @@ def main() -> None:
             profiler.runcall(animator.animate, audio, face, folder / "profiled.mp4")
             functions = harness.top_functions(profiler, 15)
             harness.print_top_functions("top functions by cumulative time (one run):", functions)
-    harness.save(args.out, args, rows=rows, profile=functions,
-                 setup={"frames": result.frames, "image_size": animator.image_size, "batch_frames": args.batch_frames,
-                        "bf16": args.bf16})
+    harness.save(
+        args.out,
+        args,
+        rows=rows,
+        profile=functions,
+        setup={
+            "frames": result.frames,
+            "image_size": animator.image_size,
+            "batch_frames": args.batch_frames,
+            "bf16": args.bf16,
+        },
+    )
 
 
 if __name__ == "__main__":

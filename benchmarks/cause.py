@@ -6,14 +6,12 @@
 Training: real ``pl.Trainer`` optimiser steps of ``CAUSERegressor`` on in-memory batches of
 16 x 128 frames (the compute alone; benchmarks/cause_train_table1.py measures the same with the
 shard pipeline feeding it, and this script reuses its ``Throughput`` meter). Inference:
-``cause_pl.inference.estimate_aus`` on 10 minutes of 16 kHz audio, mel frontend included; the
+``cause_pl.inference.estimate.estimate_aus`` on 10 minutes of 16 kHz audio, mel frontend included; the
 real-time factor is wall time / audio time. The CNN's inference is profiled: frontend vs net vs
 the rest (Python), and the torch ops that take the time.
 """
 
 from __future__ import annotations
-
-import harness  # first: pins OMP threads before torch is imported
 
 import argparse
 import cProfile
@@ -21,13 +19,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import harness  # first: pins OMP threads before torch is imported
 import pytorch_lightning as pl
 import torch
+from cause_train_table1 import Throughput  # benchmarks/ is the script's folder, so on sys.path
 
 from cause_pl.au import NUM_AUS
-from cause_pl.inference import estimate_aus
+from cause_pl.inference.estimate import estimate_aus
 from cause_pl.models import CAUSERegressor
-from cause_train_table1 import Throughput  # benchmarks/ is the script's folder, so on sys.path
 
 ARCHS = ("mlp", "rnn", "cnn", "dcnn")
 BATCH, FRAMES = 16, 128
@@ -83,9 +82,15 @@ def train_rates(model: CAUSERegressor, args: argparse.Namespace) -> list[float]:
     for _ in range(args.repeats):
         meter = StoppedThroughput(skip=args.warmup)
         trainer = pl.Trainer(
-            max_steps=args.warmup + args.steps, accelerator="gpu" if args.device == "cuda" else "cpu",
-            devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-            enable_model_summary=False, callbacks=[meter])
+            max_steps=args.warmup + args.steps,
+            accelerator="gpu" if args.device == "cuda" else "cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[meter],
+        )
         data = RepeatedBatch(args.warmup + args.steps, model.frontend_config.n_mels)
         trainer.fit(model, train_dataloaders=torch.utils.data.DataLoader(data, batch_size=None))
         rates.append(meter.rate)
@@ -129,11 +134,17 @@ def profile_inference(model: CAUSERegressor, wave: torch.Tensor, args: argparse.
         ops_wall = time.perf_counter() - started
     events = ops_profile.key_averages()
     op_seconds = sum(event.self_cpu_time_total for event in events) / 1e6
-    return {"wall_s": wall, "frontend_s": frontend, "net_s": net, "other_s": wall - frontend - net,
-            "ops_wall_s": ops_wall, "torch_op_self_cpu_s": op_seconds,
-            "op_calls": sum(event.count for event in events),
-            "top_ops": harness.top_torch_ops(ops_profile, args.profile_top, device=args.device == "cuda"),
-            "top_functions": functions[: args.profile_top]}
+    return {
+        "wall_s": wall,
+        "frontend_s": frontend,
+        "net_s": net,
+        "other_s": wall - frontend - net,
+        "ops_wall_s": ops_wall,
+        "torch_op_self_cpu_s": op_seconds,
+        "op_calls": sum(event.count for event in events),
+        "top_ops": harness.top_torch_ops(ops_profile, args.profile_top, device=args.device == "cuda"),
+        "top_functions": functions[: args.profile_top],
+    }
 
 
 def main() -> None:
@@ -149,8 +160,10 @@ def main() -> None:
     harness.setup(args)
     harness.quiet_lightning()
 
-    print(f"CAUSE: training batch {BATCH} x {FRAMES} frames; inference on {args.minutes:g} min of 16 kHz "
-          f"audio; {args.device}, {torch.get_num_threads()} thread(s); medians of {args.repeats}")
+    print(
+        f"CAUSE: training batch {BATCH} x {FRAMES} frames; inference on {args.minutes:g} min of 16 kHz "
+        f"audio; {args.device}, {torch.get_num_threads()} thread(s); medians of {args.repeats}"
+    )
     harness.print_header(COLUMNS)
     rows, profile = [], None
     for arch in args.archs:
@@ -159,10 +172,16 @@ def main() -> None:
         rates = train_rates(model, args)
         seconds = infer_seconds(model, wave, args)
         audio = wave.shape[0] / model.frontend_config.sample_rate
-        row = {"arch": arch, "params": sum(p.numel() for p in model.net.parameters()),
-               "train frames/s": harness.median(rates), "train rates": rates,
-               "infer s": harness.median(seconds), "infer all s": seconds,
-               "real-time factor": harness.median(seconds) / audio, "x real time": audio / harness.median(seconds)}
+        row = {
+            "arch": arch,
+            "params": sum(p.numel() for p in model.net.parameters()),
+            "train frames/s": harness.median(rates),
+            "train rates": rates,
+            "infer s": harness.median(seconds),
+            "infer all s": seconds,
+            "real-time factor": harness.median(seconds) / audio,
+            "x real time": audio / harness.median(seconds),
+        }
         rows.append(row)
         row["train vs mlp"] = row["train frames/s"] / rows[0]["train frames/s"] if rows[0]["arch"] == "mlp" else ""
         harness.print_row(COLUMNS, row)
@@ -170,11 +189,13 @@ def main() -> None:
             profile = profile_inference(model, wave, args)
     if profile is not None:
         wall = profile["wall_s"]
-        print(f"{args.profile_arch} inference profile (cProfile wall {wall:.3f} s): frontend (log_mel_frames) "
-              f"{profile['frontend_s']:.3f} s = {profile['frontend_s'] / wall:.0%}, net forward "
-              f"{profile['net_s']:.3f} s = {profile['net_s'] / wall:.0%}, rest {profile['other_s']:.3f} s = "
-              f"{profile['other_s'] / wall:.0%}; under torch.profiler: wall {profile['ops_wall_s']:.3f} s, torch ops' "
-              f"self CPU time {profile['torch_op_self_cpu_s']:.3f} s over {profile['op_calls']} op calls")
+        print(
+            f"{args.profile_arch} inference profile (cProfile wall {wall:.3f} s): frontend (log_mel_frames) "
+            f"{profile['frontend_s']:.3f} s = {profile['frontend_s'] / wall:.0%}, net forward "
+            f"{profile['net_s']:.3f} s = {profile['net_s'] / wall:.0%}, rest {profile['other_s']:.3f} s = "
+            f"{profile['other_s'] / wall:.0%}; under torch.profiler: wall {profile['ops_wall_s']:.3f} s, torch ops' "
+            f"self CPU time {profile['torch_op_self_cpu_s']:.3f} s over {profile['op_calls']} op calls"
+        )
         harness.print_top_ops("top torch ops by self time:", profile["top_ops"])
         harness.print_top_functions("top functions by cumulative time:", profile["top_functions"])
     harness.save(args.out, args, settings=vars(args), rows=rows, inference_profile=profile)

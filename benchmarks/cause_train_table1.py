@@ -51,13 +51,27 @@ def main() -> None:
     print(f"| arch | params | train frames/s ({args.threads} thread(s), batch 16 x 128 frames) |\n|---|---|---|")
     for arch in args.archs:
         pl.seed_everything(0, verbose=False)
-        data = SpeechAUDataModule(args.shards, batch_size=16, crop_frames=128, num_workers=1,
-                                  train_samples_per_epoch=16 * args.steps, shuffle_buffer=200)
+        data = SpeechAUDataModule(
+            args.shards,
+            batch_size=16,
+            crop_frames=128,
+            num_workers=1,
+            train_samples_per_epoch=16 * args.steps,
+            shuffle_buffer=200,
+        )
         model = CAUSERegressor(arch=arch, lr=3e-3, warmup_steps=20, log_per_au=False)
         meter = Throughput()
-        trainer = pl.Trainer(max_steps=args.steps, accelerator="cpu", devices=1, logger=False,
-                             enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
-                             callbacks=[meter], enable_model_summary=False)
+        trainer = pl.Trainer(
+            max_steps=args.steps,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            limit_val_batches=0,
+            callbacks=[meter],
+            enable_model_summary=False,
+        )
         trainer.fit(model, datamodule=data)
         trainer.save_checkpoint(args.out / f"{arch}.ckpt")
         params = sum(p.numel() for p in model.net.parameters())

@@ -19,8 +19,6 @@ lower when inductor's on-disk cache already holds the kernels.
 
 from __future__ import annotations
 
-import harness  # first: pins OMP threads before torch is imported
-
 import argparse
 import contextlib
 import signal
@@ -29,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import harness  # first: pins OMP threads before torch is imported
 import pytorch_lightning as pl
 import torch
 
@@ -40,8 +39,19 @@ SMALL_MODEL = dict(g_base_channels=32, g_res_blocks=3, d_base_channels=32, d_lay
 """The model of experiments/ganimation/synthetic.yaml (trained there at 64 px)."""
 TOLERANCE = {False: 1e-3, True: 5e-2}
 """Max abs difference from fp32 (images in [-1, 1]) that still counts as correct, without / with bf16."""
-COLUMNS = ("setting", "train img/s", "train vs fp32", "critic batch ms", "generator batch ms",
-           "infer img/s", "infer vs fp32", "max abs diff", "correct", "compile s", "note")
+COLUMNS = (
+    "setting",
+    "train img/s",
+    "train vs fp32",
+    "critic batch ms",
+    "generator batch ms",
+    "infer img/s",
+    "infer vs fp32",
+    "max abs diff",
+    "correct",
+    "compile s",
+    "note",
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,9 @@ class Setting:
         options = set() if name == "fp32" else set(name.split("+"))
         unknown = options - set(OPTIONS)
         if unknown:
-            raise SystemExit(f"--settings: unknown option(s) {sorted(unknown)} in {name!r}; "
-                             f"use fp32 or +-joined {OPTIONS}")
+            raise SystemExit(
+                f"--settings: unknown option(s) {sorted(unknown)} in {name!r}; use fp32 or +-joined {OPTIONS}"
+            )
         return cls(name, **{option: option in options for option in OPTIONS})
 
     @property
@@ -110,9 +121,12 @@ def make_batch(args: argparse.Namespace, setting: Setting) -> dict[str, Any]:
     image = torch.rand(batch, 3, size, size, generator=generator) * 2 - 1
     if setting.channels_last:
         image = image.contiguous(memory_format=torch.channels_last)
-    return {"image": image, "au": torch.rand(batch, NUM_AUS, generator=generator),
-            "target_au": torch.rand(batch, NUM_AUS, generator=generator),
-            "keys": [f"img{i}" for i in range(batch)]}
+    return {
+        "image": image,
+        "au": torch.rand(batch, NUM_AUS, generator=generator),
+        "target_au": torch.rand(batch, NUM_AUS, generator=generator),
+        "keys": [f"img{i}" for i in range(batch)],
+    }
 
 
 @dataclass
@@ -170,7 +184,8 @@ def measure_inference(args: argparse.Namespace, candidates: list[Candidate]) -> 
         for candidate in active(candidates):
             edit = runs[candidate.setting.name]
             seconds[candidate.setting.name] += harness.timed_repeats(
-                lambda: [edit() for _ in range(args.infer_iters)], 1, args.device)
+                lambda: [edit() for _ in range(args.infer_iters)], 1, args.device
+            )
     reference = runs["fp32"]() if "fp32" in runs else None
     for candidate in active(candidates):
         row, setting = candidate.row, candidate.setting
@@ -222,8 +237,9 @@ class CycleClock(pl.Callback):
 
     def cycle_seconds(self, first: int, count: int) -> list[float]:
         """Wall-clock seconds of ``count`` whole cycles starting at cycle ``first``."""
-        return [self.ends[(first + i + 1) * self.cycle - 1] - self.starts[(first + i) * self.cycle]
-                for i in range(count)]
+        return [
+            self.ends[(first + i + 1) * self.cycle - 1] - self.starts[(first + i) * self.cycle] for i in range(count)
+        ]
 
     def batch_seconds(self, first: int, stop: int) -> list[float]:
         """Seconds inside each of batches ``first .. stop-1`` (training step and optimiser steps)."""
@@ -238,16 +254,24 @@ def fit(args: argparse.Namespace, candidate: Candidate, cycles: int, profile: bo
     clock = CycleClock(cycle, warmup, (cycles - 1) * cycle if profile else None, args.device)
     loader = torch.utils.data.DataLoader(RepeatedBatch(candidate.batch, cycles * cycle), batch_size=None)
     trainer = pl.Trainer(
-        max_epochs=1, accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
-        precision="bf16-mixed" if candidate.setting.bf16 else "32-true", logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[clock])
+        max_epochs=1,
+        accelerator="gpu" if args.device == "cuda" else "cpu",
+        devices=1,
+        precision="bf16-mixed" if candidate.setting.bf16 else "32-true",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[clock],
+    )
     with alarm(args.compile_timeout, time_box):
         trainer.fit(model, train_dataloaders=loader)
     return clock
 
 
-def measure_training(args: argparse.Namespace, candidates: list[Candidate],
-                     profile_name: str) -> torch.profiler.profile | None:
+def measure_training(
+    args: argparse.Namespace, candidates: list[Candidate], profile_name: str
+) -> torch.profiler.profile | None:
     """Training images/s per setting: ``repeats`` rounds, each one fit per setting (round-robin) of
     ``warmup_cycles`` untimed cycles (a fresh Trainer's first steps allocate optimiser state) and
     one timed cycle; the profiled setting gets one more cycle in the last round. Returns the profile."""
@@ -260,8 +284,13 @@ def measure_training(args: argparse.Namespace, candidates: list[Candidate],
             name = candidate.setting.name
             profiled = round_index == args.repeats - 1 and name == profile_name
             try:
-                clock = fit(args, candidate, args.warmup_cycles + 1 + profiled, profiled,
-                            time_box=round_index == 0 and candidate.setting.compile)
+                clock = fit(
+                    args,
+                    candidate,
+                    args.warmup_cycles + 1 + profiled,
+                    profiled,
+                    time_box=round_index == 0 and candidate.setting.compile,
+                )
             except (Exception, CompileTimeout) as error:  # a broken setting is reported; the rest go on
                 candidate.fail("train", error)
                 continue
@@ -274,10 +303,14 @@ def measure_training(args: argparse.Namespace, candidates: list[Candidate],
         name, row = candidate.setting.name, candidate.row
         cycle = candidate.model.hparams.critic_steps
         critic_only = [seconds for index, seconds in enumerate(batches[name]) if (index + 1) % cycle]
-        row.update({"train img/s": args.batch_size * cycle / harness.median(cycles[name]),
-                    "train cycle s": cycles[name],
-                    "critic batch ms": 1e3 * harness.median(critic_only),
-                    "generator batch ms": 1e3 * harness.median(batches[name][cycle - 1::cycle])})
+        row.update(
+            {
+                "train img/s": args.batch_size * cycle / harness.median(cycles[name]),
+                "train cycle s": cycles[name],
+                "critic batch ms": 1e3 * harness.median(critic_only),
+                "generator batch ms": 1e3 * harness.median(batches[name][cycle - 1 :: cycle]),
+            }
+        )
         if candidate.setting.compile:
             later = warmups[name][1:] or [args.warmup_cycles * harness.median(cycles[name])]
             row["train compile s"] = warmups[name][0] - harness.median(later)
@@ -302,14 +335,20 @@ def fastest(rows: list[dict[str, Any]], rate: str) -> dict[str, Any] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     harness.add_common_flags(parser)
-    parser.add_argument("--settings", nargs="+", default=["fp32", "channels_last", "bf16", "compile", "compile+bf16"],
-                        help="fp32 first (the baseline), then fp32 or +-joined " + ", ".join(OPTIONS))
-    parser.add_argument("--small", action="store_true",
-                        help="the synthetic config's small model (default image size 64)")
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=["fp32", "channels_last", "bf16", "compile", "compile+bf16"],
+        help="fp32 first (the baseline), then fp32 or +-joined " + ", ".join(OPTIONS),
+    )
+    parser.add_argument(
+        "--small", action="store_true", help="the synthetic config's small model (default image size 64)"
+    )
     parser.add_argument("--image-size", type=int, help="default 128 (64 with --small)")
     parser.add_argument("--batch-size", type=int, help="default 4 on CPU, 25 (the paper's) on CUDA")
-    parser.add_argument("--warmup-cycles", type=int, default=1,
-                        help="untimed training cycles at the start of every fit")
+    parser.add_argument(
+        "--warmup-cycles", type=int, default=1, help="untimed training cycles at the start of every fit"
+    )
     parser.add_argument("--warmup-iters", type=int, default=2, help="untimed generator calls first")
     parser.add_argument("--infer-iters", type=int, default=3, help="generator calls per timed repeat")
     parser.add_argument("--compile-timeout", type=float, default=900, help="seconds allowed for a compiled warm-up")
@@ -326,12 +365,15 @@ def main() -> None:
         raise SystemExit("--settings: the first setting must be fp32, the baseline of ratios and checks")
 
     model_name = "small (synthetic config)" if args.small else "paper"
-    print(f"GANimation {model_name} model, {args.image_size} px, batch {args.batch_size}, {args.device}, "
-          f"{torch.get_num_threads()} thread(s); medians of {args.repeats}")
+    print(
+        f"GANimation {model_name} model, {args.image_size} px, batch {args.batch_size}, {args.device}, "
+        f"{torch.get_num_threads()} thread(s); medians of {args.repeats}"
+    )
     candidates = []
     for setting in settings:
-        candidates.append(Candidate(setting, build_model(args, setting), make_batch(args, setting),
-                                    {"setting": setting.name}))
+        candidates.append(
+            Candidate(setting, build_model(args, setting), make_batch(args, setting), {"setting": setting.name})
+        )
     print("measuring inference (round-robin over settings) ...", flush=True)
     measure_inference(args, candidates)
     profile = None
@@ -342,22 +384,28 @@ def main() -> None:
     add_ratios(rows)
     for row in rows:
         if "train compile s" in row or "infer compile s" in row:
-            row["compile s"] = " / ".join(f"{row[key]:.1f}" if key in row else "-"
-                                          for key in ("train compile s", "infer compile s"))
+            row["compile s"] = " / ".join(
+                f"{row[key]:.1f}" if key in row else "-" for key in ("train compile s", "infer compile s")
+            )
     harness.print_header(COLUMNS)
     for row in rows:
         harness.print_row(COLUMNS, row)
     for rate, label in (("train img/s", "training"), ("infer img/s", "inference")):
         best = fastest(rows, rate)
         if best is not None:
-            print(f"fastest correct {label} setting: {best['setting']} at {best[rate]:.3g} img/s, "
-                  f"{best[rate] / rows[0][rate]:.2f}x fp32 (max abs diff {best.get('max abs diff', 0):.2g})")
+            print(
+                f"fastest correct {label} setting: {best['setting']} at {best[rate]:.3g} img/s, "
+                f"{best[rate] / rows[0][rate]:.2f}x fp32 (max abs diff {best.get('max abs diff', 0):.2g})"
+            )
     ops = []
     if profile is not None:
         ops = harness.top_torch_ops(profile, args.profile_top, device=args.device == "cuda")
         cycle = candidates[0].model.hparams.critic_steps
-        harness.print_top_ops(f"{args.profile} profile of one training cycle ({cycle} batches: {cycle} critic + "
-                              "1 generator update), top ops by self time:", ops)
+        harness.print_top_ops(
+            f"{args.profile} profile of one training cycle ({cycle} batches: {cycle} critic + "
+            "1 generator update), top ops by self time:",
+            ops,
+        )
     harness.save(args.out, args, settings=vars(args), rows=rows, profile_top_ops=ops)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import torch  # noqa: E402  (after the OMP setting, which must precede the torch import)
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,8 +108,12 @@ def print_row(columns: Sequence[str], row: dict[str, Any]) -> None:
 def quiet_lightning() -> None:
     """Silence Lightning's per-fit banners and the few-workers hint (the data is in memory)."""
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    for message in (".*does not have many workers.*", ".*no `val_dataloader`.*", ".*LeafSpec.*is deprecated.*",
-                    ".*Profiler clears events.*"):
+    for message in (
+        ".*does not have many workers.*",
+        ".*no `val_dataloader`.*",
+        ".*LeafSpec.*is deprecated.*",
+        ".*Profiler clears events.*",
+    ):
         warnings.filterwarnings("ignore", message)
 
 
@@ -138,8 +142,15 @@ def top_torch_ops(profile: torch.profiler.profile, count: int, device: bool = Fa
     attribute = "self_device_time_total" if device else "self_cpu_time_total"
     total = sum(getattr(event, attribute) for event in events) or 1.0
     ranked = sorted(events, key=lambda event: getattr(event, attribute), reverse=True)[:count]
-    return [{"op": event.key, "self_ms": getattr(event, attribute) / 1e3,
-             "share": getattr(event, attribute) / total, "calls": event.count} for event in ranked]
+    return [
+        {
+            "op": event.key,
+            "self_ms": getattr(event, attribute) / 1e3,
+            "share": getattr(event, attribute) / total,
+            "calls": event.count,
+        }
+        for event in ranked
+    ]
 
 
 def print_top_ops(title: str, ops: Sequence[dict[str, Any]]) -> None:

@@ -30,18 +30,19 @@ import json
 import random
 import statistics
 import time
-from functools import partial
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from cause_pl.data import ReadErrors, SpeechAUDataModule, read_shard
-from cause_pl.data.speech import STORED_FILES
-from cause_pl.shards import DatasetIndex, decode_npy
-from cause_pl.synthetic_corpus import SyntheticCorpusSpec, describe, write_speech_corpus
+from cause_pl.data import SpeechAUDataModule
+from cause_pl.data.reading import ReadErrors, read_shard
+from cause_pl.shards.index import DatasetIndex
+from cause_pl.shards.schema import decode_npy
+from cause_pl.synthetic.corpus import SyntheticCorpusSpec, describe, write_speech_corpus
 
 SPEAKERS = 12
 
@@ -117,7 +118,9 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch.to(device, non_blocking=True) if isinstance(batch, torch.Tensor) else batch
 
 
-def timed(batches: Iterable[Any], warmup: int, count: int, device: torch.device, rows: Callable[[Any], int]) -> tuple[float, int]:
+def timed(
+    batches: Iterable[Any], warmup: int, count: int, device: torch.device, rows: Callable[[Any], int]
+) -> tuple[float, int]:
     """Seconds and rows for ``count`` batches after ``warmup`` batches, each moved to ``device``."""
     iterator = iter(batches)
     for _ in range(warmup):
@@ -139,8 +142,12 @@ def datamodule_rate(args: argparse.Namespace, device: torch.device) -> float:
     workers = max(args.workers, 1)
     batches = -(-(args.warmup + args.batches) // workers) * workers
     dm = SpeechAUDataModule(
-        str(args.shards), batch_size=args.batch_size, crop_frames=args.crop_frames, num_workers=args.workers,
-        train_samples_per_epoch=batches * args.batch_size, seed=random.randrange(2**31),
+        str(args.shards),
+        batch_size=args.batch_size,
+        crop_frames=args.crop_frames,
+        num_workers=args.workers,
+        train_samples_per_epoch=batches * args.batch_size,
+        seed=random.randrange(2**31),
     )
     seconds, rows = timed(dm.train_dataloader(), args.warmup, args.batches, device, batch_rows)
     return rows / seconds
@@ -242,16 +249,21 @@ def main() -> None:
     index = corpus(args.shards, args.utterances, args.shard_size)
     stems = export_npy(index, args.shards.with_name(args.shards.name + "-npy"))
     print(describe(index))
-    print(f"workers {args.workers}, batch {args.batch_size}, crop {args.crop_frames} frames, {args.batches} timed "
-          f"batches after {args.warmup} warm-up, median of {args.repeats} interleaved rounds, "
-          f"torch threads {args.threads}, device {device}")
+    print(
+        f"workers {args.workers}, batch {args.batch_size}, crop {args.crop_frames} frames, {args.batches} timed "
+        f"batches after {args.warmup} warm-up, median of {args.repeats} interleaved rounds, "
+        f"torch threads {args.threads}, device {device}"
+    )
 
     stages = stage_table(args, index)
-    runs = interleaved(args.repeats, {
-        "datamodule": lambda: datamodule_rate(args, device),
-        "per_file_npy": lambda: baseline_rate(args, stems, device),
-        "raw_tar_read": lambda: raw_rate(args, index),
-    })
+    runs = interleaved(
+        args.repeats,
+        {
+            "datamodule": lambda: datamodule_rate(args, device),
+            "per_file_npy": lambda: baseline_rate(args, stems, device),
+            "raw_tar_read": lambda: raw_rate(args, index),
+        },
+    )
     datamodule, baseline = statistics.median(runs["datamodule"]), statistics.median(runs["per_file_npy"])
     raw = statistics.median(rate for rate, _ in runs["raw_tar_read"])
     megabytes = statistics.median(speed for _, speed in runs["raw_tar_read"])
@@ -264,8 +276,10 @@ def main() -> None:
     print(f"(a) datamodule     {datamodule:9.0f} samples/s   runs {[round(r) for r in runs['datamodule']]}")
     print(f"(b) per_file_npy   {baseline:9.0f} samples/s   runs {[round(r) for r in runs['per_file_npy']]}")
     print(f"(c) raw_tar_read   {raw:9.0f} samples/s   {megabytes:.0f} MB/s")
-    print(f"a/b = {ratios['a/b']:.2f}  data module vs per-file baseline (acceptance bar: >= 3); "
-          f"per round {[round(r, 2) for r in ratios['a/b per round']]}")
+    print(
+        f"a/b = {ratios['a/b']:.2f}  data module vs per-file baseline (acceptance bar: >= 3); "
+        f"per round {[round(r, 2) for r in ratios['a/b per round']]}"
+    )
     print(f"c/a = {ratios['c/a']:.2f}  raw read ceiling vs data module")
     print("data module stages, microseconds per sample (in-process, 1 thread, best pass):")
     for stage, micro in stages.items():

@@ -13,8 +13,6 @@ worker. A cProfile of ``process`` says where the time goes.
 
 from __future__ import annotations
 
-import harness  # first: pins OMP threads before torch is imported
-
 import argparse
 import cProfile
 import sys
@@ -23,25 +21,34 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import harness  # first: pins OMP threads before torch is imported
 import numpy as np
 import torch
 
 sys.path[:0] = [str(harness.REPO_ROOT), str(harness.REPO_ROOT / "data_recipes")]
 
 import voxceleb2  # noqa: E402  (data_recipes/voxceleb2.py)
-from cause_pl.au import NUM_AUS  # noqa: E402
-from cause_pl.audio import MelConfig, load_audio  # noqa: E402
-from cause_pl.openface import align_to_frames, read_openface_csv  # noqa: E402
-from cause_pl.recipes import encode_speech, log_mel  # noqa: E402
-from cause_pl.sharding import Processed  # noqa: E402
 from tests.builders.media import tone, write_m4a  # noqa: E402
 from tests.builders.openface_csv import CsvTable, video_table  # noqa: E402
+
+from cause_pl.au import NUM_AUS  # noqa: E402
+from cause_pl.features.mel import MelConfig
+from cause_pl.media.audio import load_audio  # noqa: E402
+from cause_pl.openface.reader import align_to_frames, read_openface_csv  # noqa: E402
+from cause_pl.shards.encode import encode_speech, log_mel  # noqa: E402
+from cause_pl.shards.writer import Processed  # noqa: E402
 
 OPENFACE_EXTRA_COLUMNS: tuple[str, ...] = (
     *(f"eye_lmk_{axis}_{i}" for axis in "xy" for i in range(56)),
     *(f"eye_lmk_{axis}_{i}" for axis in "XYZ" for i in range(56)),
     *(f"{axis}_{i}" for axis in "XYZ" for i in range(68)),
-    "p_scale", "p_rx", "p_ry", "p_rz", "p_tx", "p_ty", *(f"p_{i}" for i in range(34)),
+    "p_scale",
+    "p_rx",
+    "p_ry",
+    "p_rz",
+    "p_tx",
+    "p_ty",
+    *(f"p_{i}" for i in range(34)),
 )
 """Columns OpenFace 2.2 FeatureExtraction writes beyond tests/builders' (eye and 3-D landmarks, shape
 parameters): with them a CSV has OpenFace's full 714 columns, so parsing costs what it costs on real data."""
@@ -64,8 +71,11 @@ def build_tree(root: Path, count: int, seconds: float, source_rate: int, fps: in
     """``count`` m4a utterances with OpenFace CSVs of ``seconds * fps`` rows, as the recipe finds them."""
     for index in range(count):
         speaker, video, utterance = f"id{index // 4:05d}", f"vid{index % 4}", f"{index:05d}"
-        write_m4a(root / "media" / "dev" / "aac" / speaker / video / f"{utterance}.m4a",
-                  speech_like(seconds, source_rate, index), source_rate)
+        write_m4a(
+            root / "media" / "dev" / "aac" / speaker / video / f"{utterance}.m4a",
+            speech_like(seconds, source_rate, index),
+            source_rate,
+        )
         rng = np.random.default_rng(index)
         aus = np.clip(np.cumsum(rng.normal(0, 0.1, (round(seconds * fps), NUM_AUS)), axis=0) + 1, 0, 5)
         table = with_all_openface_columns(video_table(aus.round(2), fps=fps), rng)
@@ -78,8 +88,10 @@ def with_all_openface_columns(table: CsvTable, rng: np.random.Generator) -> CsvT
     values = rng.uniform(-300, 600, (len(table.rows), len(OPENFACE_EXTRA_COLUMNS))).round(1)
     extra = [[repr(float(value)) for value in row] for row in values]
     at = table.header.index("AU01_r")
-    return CsvTable([*table.header[:at], *OPENFACE_EXTRA_COLUMNS, *table.header[at:]],
-                    [[*row[:at], *cells, *row[at:]] for row, cells in zip(table.rows, extra)])
+    return CsvTable(
+        [*table.header[:at], *OPENFACE_EXTRA_COLUMNS, *table.header[at:]],
+        [[*row[:at], *cells, *row[at:]] for row, cells in zip(table.rows, extra)],
+    )
 
 
 def stage_runners(items: list[voxceleb2.Utterance], config: MelConfig) -> dict[str, Callable[[], list]]:
@@ -92,11 +104,13 @@ def stage_runners(items: list[voxceleb2.Utterance], config: MelConfig) -> dict[s
     return {
         "decode + resample (load_audio)": lambda: [load_audio(item.media, config.sample_rate) for item in items],
         "log-mel": lambda: [log_mel(wave, config) for wave in waves],
-        "OpenFace CSV": lambda: [read_openface_csv(item.csv, min_confidence=RECIPE_SETTINGS.min_confidence)
-                                 for item in items],
+        "OpenFace CSV": lambda: [
+            read_openface_csv(item.csv, min_confidence=RECIPE_SETTINGS.min_confidence) for item in items
+        ],
         "alignment": lambda: [align_to_frames(track, len(mel)) for track, mel in zip(tracks, mels)],
-        "encoding": lambda: [encode_speech(item.key, mel, au, valid, meta)
-                             for item, mel, (au, valid) in zip(items, mels, aligned)],
+        "encoding": lambda: [
+            encode_speech(item.key, mel, au, valid, meta) for item, mel, (au, valid) in zip(items, mels, aligned)
+        ],
     }
 
 
@@ -105,8 +119,12 @@ def main() -> None:
     harness.add_common_flags(parser, device=False)
     parser.add_argument("--count", type=int, default=24, help="utterances")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each utterance")
-    parser.add_argument("--source-rate", type=int, default=16000,
-                        help="sample rate of the m4a files (VoxCeleb2's AAC is 16 kHz: no resampling)")
+    parser.add_argument(
+        "--source-rate",
+        type=int,
+        default=16000,
+        help="sample rate of the m4a files (VoxCeleb2's AAC is 16 kHz: no resampling)",
+    )
     parser.add_argument("--profile-top", type=int, default=15, help="functions to list from cProfile (0: none)")
     args = parser.parse_args()
     harness.setup(args)
@@ -120,34 +138,44 @@ def main() -> None:
         rejected = [outcome for outcome in outcomes if not isinstance(outcome, Processed)]
         if rejected:
             raise SystemExit(f"the benchmark's own utterances were rejected: {rejected[:3]}")
-        print(f"VoxCeleb2 recipe: {len(items)} AAC m4a utterances of {args.seconds:g} s at "
-              f"{args.source_rate} Hz -> {config.sample_rate} Hz, {torch.get_num_threads()} thread(s); "
-              f"medians of {args.repeats}")
-        runners = {"process() (whole item)": lambda: [process(item) for item in items],
-                   **stage_runners(items, config)}
+        print(
+            f"VoxCeleb2 recipe: {len(items)} AAC m4a utterances of {args.seconds:g} s at "
+            f"{args.source_rate} Hz -> {config.sample_rate} Hz, {torch.get_num_threads()} thread(s); "
+            f"medians of {args.repeats}"
+        )
+        runners = {"process() (whole item)": lambda: [process(item) for item in items], **stage_runners(items, config)}
         seconds: dict[str, list[float]] = {stage: [] for stage in runners}
         for _ in range(args.repeats):  # round-robin, so that other users' load hits every stage alike
             for stage, run in runners.items():
                 seconds[stage] += harness.timed_repeats(run, 1)
-        rows = [{"stage": stage, "seconds": harness.median(times), "all seconds": times,
-                 "audio s/s": audio_seconds / harness.median(times)} for stage, times in seconds.items()]
+        rows = [
+            {
+                "stage": stage,
+                "seconds": harness.median(times),
+                "all seconds": times,
+                "audio s/s": audio_seconds / harness.median(times),
+            }
+            for stage, times in seconds.items()
+        ]
         harness.print_header(COLUMNS)
         floor = next(row for row in rows if row["stage"].startswith("decode"))
         for row in rows:
             row["vs decode"] = row["audio s/s"] / floor["audio s/s"]
             harness.print_row(COLUMNS, row)
         stages_total = sum(row["seconds"] for row in rows[1:])
-        print(f"process() reaches {rows[0]['vs decode']:.2f}x the decode floor; the stages alone add up to "
-              f"{stages_total:.3f} s of its {rows[0]['seconds']:.3f} s")
+        print(
+            f"process() reaches {rows[0]['vs decode']:.2f}x the decode floor; the stages alone add up to "
+            f"{stages_total:.3f} s of its {rows[0]['seconds']:.3f} s"
+        )
         functions = []
         if args.profile_top:
             profiler = cProfile.Profile()
             profiler.runcall(lambda: [process(item) for item in items])
             functions = harness.top_functions(profiler, args.profile_top)
-            harness.print_top_functions(f"cProfile of process() over {len(items)} items, by cumulative time:",
-                                        functions)
-    harness.save(args.out, args, settings=vars(args), audio_seconds=audio_seconds, rows=rows,
-                 process_profile=functions)
+            harness.print_top_functions(
+                f"cProfile of process() over {len(items)} items, by cumulative time:", functions
+            )
+    harness.save(args.out, args, settings=vars(args), audio_seconds=audio_seconds, rows=rows, process_profile=functions)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from cause_pl.openface import OpenFaceError, landmarks_2d, read_openface_csv
-from cause_pl.recipes import encode_face, recipe_parser
-from cause_pl.sharding import Processed, Rejected, plan_jobs, write_dataset
-from cause_pl.shards import FACES
+from cause_pl.openface.reader import landmarks_2d, read_openface_csv
+from cause_pl.openface.table import OpenFaceError
+from cause_pl.shards.encode import encode_face, recipe_parser
+from cause_pl.shards.schema import FACES
+from cause_pl.shards.writer import Processed, Rejected, plan_jobs, write_dataset
 
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}
 CROP_SCALE = 1.6

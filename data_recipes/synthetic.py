@@ -1,15 +1,15 @@
 """Write both synthetic corpora (speech+AU, faces+AU) as shards into OUT/speech_au/ and OUT/faces/.
 
-Exact ground truth, deterministic from --seed; see cause_pl.synthetic for how the data is made.
+Exact ground truth, deterministic from --seed; see cause_pl.synthetic.speech for how the data is made.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cause_pl.recipes import add_frontend_flags, frontend_config, recipe_parser
-from cause_pl.shards import FACES, SPEECH_AU
-from cause_pl.synthetic_corpus import SyntheticCorpusSpec, describe, write_face_corpus, write_speech_corpus
+from cause_pl.shards.encode import add_frontend_flags, frontend_config, recipe_parser
+from cause_pl.shards.schema import FACES, SPEECH_AU
+from cause_pl.synthetic.corpus import SyntheticCorpusSpec, describe, write_face_corpus, write_speech_corpus
 
 
 def main() -> None:

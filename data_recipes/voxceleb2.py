@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cause_pl.audio import AudioError, MelConfig, load_audio
-from cause_pl.openface import AlignmentError, OpenFaceError, align_to_frames, read_openface_csv
-from cause_pl.recipes import add_frontend_flags, encode_speech, frontend_config, log_mel, recipe_parser
-from cause_pl.sharding import Processed, Rejected, plan_jobs, write_dataset
-from cause_pl.shards import SPEECH_AU
+from cause_pl.features.mel import MelConfig
+from cause_pl.media.audio import AudioError, load_audio
+from cause_pl.openface.reader import AlignmentError, align_to_frames, read_openface_csv
+from cause_pl.openface.table import OpenFaceError
+from cause_pl.shards.encode import add_frontend_flags, encode_speech, frontend_config, log_mel, recipe_parser
+from cause_pl.shards.schema import SPEECH_AU
+from cause_pl.shards.writer import Processed, Rejected, plan_jobs, write_dataset
 
 MEDIA_FORMATS = {"aac": ".m4a", "mp4": ".mp4"}
 
@@ -99,10 +101,14 @@ def main() -> None:
     parser = recipe_parser(__doc__.splitlines()[0])
     parser.add_argument("--media", required=True, type=Path, help="VoxCeleb2 root holding dev/ and/or test/")
     parser.add_argument("--openface", required=True, type=Path, help="root of the OpenFace CSV tree")
-    parser.add_argument("--val-speakers", type=float, default=0.01, help="fraction (<1) or count of dev speakers held out")
+    parser.add_argument(
+        "--val-speakers", type=float, default=0.01, help="fraction (<1) or count of dev speakers held out"
+    )
     parser.add_argument("--min-frames", type=int, default=25, help="shortest usable utterance in frames")
     parser.add_argument("--min-valid", type=float, default=0.5, help="least fraction of frames with a tracked face")
-    parser.add_argument("--min-confidence", type=float, default=0.7, help="OpenFace confidence below which frames are invalid")
+    parser.add_argument(
+        "--min-confidence", type=float, default=0.7, help="OpenFace confidence below which frames are invalid"
+    )
     add_frontend_flags(parser)
     args = parser.parse_args()
     config = frontend_config(args)

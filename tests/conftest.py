@@ -13,7 +13,7 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
-import torch  # noqa: E402  (after OMP_NUM_THREADS, so the setting applies from the start)
+import torch
 
 torch.set_num_threads(1)
 
@@ -23,6 +23,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def quick_demo(tmp_path_factory):
     """``cause-pl demo --quick`` run once per session: tiny corpora, checkpoints, an animation."""
-    from cause_pl.demo import DemoPlan, run_demo
+    from cause_pl.demo.pipeline import run_demo
+    from cause_pl.demo.plan import DemoPlan
 
     return run_demo(tmp_path_factory.mktemp("quick_demo"), DemoPlan.quick())

@@ -29,7 +29,7 @@ RDZV_ID=${RDZV_ID:-cause-cnn}
 
 exec torchrun --nnodes="$NNODES" --nproc-per-node="$NPROC_PER_NODE" \
     --rdzv-backend=c10d --rdzv-endpoint="$RDZV_ENDPOINT" --rdzv-id="$RDZV_ID" \
-    -m cause_pl.cli fit --config "$CONFIG" \
+    -m cause_pl.cli.main fit --config "$CONFIG" \
     --data.init_args.root="$SHARDS" \
     --trainer.num_nodes="$NNODES" \
     --trainer.devices="$NPROC_PER_NODE" \

@@ -58,24 +58,18 @@ def add_click(
     width = max(1, round(duration * sample_rate))
     start = round(at_seconds * sample_rate) - width // 2
     if start < 0 or start + width > len(audio):
-        raise ValueError(
-            f"click at {at_seconds} s ({width} samples) does not fit in {len(audio)} samples"
-        )
+        raise ValueError(f"click at {at_seconds} s ({width} samples) does not fit in {len(audio)} samples")
     burst = np.random.default_rng(0).uniform(-amplitude, amplitude, size=width)
     audio[start : start + width] += burst[:, None].astype(np.float32)
     return np.clip(audio, -1.0, 1.0)
 
 
-def write_wav(
-    path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16"
-) -> Path:
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:
     """WAV via soundfile; ``subtype`` e.g. PCM_U8, PCM_16, PCM_24, PCM_32, FLOAT."""
     return _write_soundfile(path, audio, sample_rate, "WAV", subtype)
 
 
-def write_flac(
-    path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16"
-) -> Path:
+def write_flac(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:
     """FLAC via soundfile (lossless; PCM_16 or PCM_24)."""
     return _write_soundfile(path, audio, sample_rate, "FLAC", subtype)
 
@@ -85,9 +79,7 @@ def write_ogg(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     return _write_soundfile(path, audio, sample_rate, "OGG", "VORBIS")
 
 
-def write_m4a(
-    path: str | Path, audio: np.ndarray, sample_rate: int, bit_rate: int = 96_000
-) -> Path:
+def write_m4a(path: str | Path, audio: np.ndarray, sample_rate: int, bit_rate: int = 96_000) -> Path:
     """AAC audio in an MP4 container (what VoxCeleb2's m4a files are)."""
     path = _prepare(path)
     with av.open(str(path), "w", format="mp4") as container:
@@ -100,9 +92,7 @@ def mp3_encoder() -> str | None:
     return next((name for name in MP3_ENCODERS if _can_encode(name)), None)
 
 
-def write_mp3(
-    path: str | Path, audio: np.ndarray, sample_rate: int, bit_rate: int = 64_000
-) -> Path:
+def write_mp3(path: str | Path, audio: np.ndarray, sample_rate: int, bit_rate: int = 64_000) -> Path:
     """MPEG-1/2 layer 3 via PyAV; raises RuntimeError if FFmpeg was built without an encoder."""
     codec = mp3_encoder()
     if codec is None:
@@ -162,9 +152,7 @@ def _prepare(path: str | Path) -> Path:
     return path
 
 
-def _write_soundfile(
-    path: str | Path, audio: np.ndarray, sample_rate: int, fmt: str, subtype: str
-) -> Path:
+def _write_soundfile(path: str | Path, audio: np.ndarray, sample_rate: int, fmt: str, subtype: str) -> Path:
     path = _prepare(path)
     sf.write(str(path), _as_2d(audio), sample_rate, format=fmt, subtype=subtype)
     return path
@@ -178,9 +166,7 @@ def _can_encode(name: str) -> bool:
     return True
 
 
-def _write_audio_stream(
-    container, codec: str, audio: np.ndarray, sample_rate: int, bit_rate: int
-) -> None:
+def _write_audio_stream(container, codec: str, audio: np.ndarray, sample_rate: int, bit_rate: int) -> None:
     """Add an audio stream to ``container`` and encode all of ``audio`` into it."""
     audio = _as_2d(audio)
     channels = audio.shape[1]

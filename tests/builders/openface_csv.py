@@ -17,9 +17,9 @@ arrays a test passed in exactly. Tables can be edited before writing (``CsvTable
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -27,9 +27,7 @@ from cause_pl.au import ACTION_UNITS, AU_COLUMNS, NUM_AUS
 
 STYLES: tuple[str, ...] = ("comma", "comma_space")
 NUM_LANDMARKS = 68
-PRESENCE_COLUMNS: tuple[str, ...] = tuple(
-    f"AU{code:02d}_c" for code in sorted({au.code for au in ACTION_UNITS} | {28})
-)
+PRESENCE_COLUMNS: tuple[str, ...] = tuple(f"AU{code:02d}_c" for code in sorted({au.code for au in ACTION_UNITS} | {28}))
 LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"x_{i}" for i in range(NUM_LANDMARKS)) + tuple(
     f"y_{i}" for i in range(NUM_LANDMARKS)
 )

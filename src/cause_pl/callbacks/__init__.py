@@ -6,4 +6,4 @@ from cause_pl.callbacks.animation_preview import AnimationPreviewCallback
 from cause_pl.callbacks.au_report import AUReportCallback, TrackedUtterance
 from cause_pl.callbacks.sample_grid import SampleGridCallback
 
-__all__ = ["AnimationPreviewCallback", "AUReportCallback", "SampleGridCallback", "TrackedUtterance"]
+__all__ = ["AUReportCallback", "AnimationPreviewCallback", "SampleGridCallback", "TrackedUtterance"]

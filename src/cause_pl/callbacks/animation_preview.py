@@ -19,9 +19,9 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 
-from cause_pl.audio import load_audio
-from cause_pl.face_image import load_face
-from cause_pl.models.animator import SpeechToFaceAnimator
+from cause_pl.inference.animator import SpeechToFaceAnimator
+from cause_pl.media.audio import load_audio
+from cause_pl.media.image import load_face
 from cause_pl.models.cause import CAUSERegressor, load_cause_checkpoint
 from cause_pl.models.ganimation import GANimation, load_ganimation_checkpoint
 
@@ -32,14 +32,27 @@ PREVIEW_KEY = "val/animation"
 class AnimationPreviewCallback(pl.Callback):
     """Render ``seconds`` of ``audio`` on ``face`` every ``every_n_epochs`` validations of a fit."""
 
-    def __init__(self, audio: str, face: str, cause_ckpt: str | None = None,
-                 ganimation_ckpt: str | None = None, seconds: float = 4.0, every_n_epochs: int = 1,
-                 au_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        audio: str,
+        face: str,
+        cause_ckpt: str | None = None,
+        ganimation_ckpt: str | None = None,
+        seconds: float = 4.0,
+        every_n_epochs: int = 1,
+        au_scale: float = 1.0,
+    ) -> None:
         if seconds <= 0 or every_n_epochs < 1:
-            raise ValueError(f"AnimationPreviewCallback: need seconds > 0 and every_n_epochs >= 1, "
-                             f"got {seconds} and {every_n_epochs}")
-        for name, path in (("audio", audio), ("face", face), ("cause_ckpt", cause_ckpt),
-                           ("ganimation_ckpt", ganimation_ckpt)):
+            raise ValueError(
+                f"AnimationPreviewCallback: need seconds > 0 and every_n_epochs >= 1, "
+                f"got {seconds} and {every_n_epochs}"
+            )
+        for name, path in (
+            ("audio", audio),
+            ("face", face),
+            ("cause_ckpt", cause_ckpt),
+            ("ganimation_ckpt", ganimation_ckpt),
+        ):
             if path is not None and not Path(path).is_file():
                 raise FileNotFoundError(f"AnimationPreviewCallback: {name} not found: {path}")
         self.audio, self.face = Path(audio), Path(face)
@@ -58,8 +71,9 @@ class AnimationPreviewCallback(pl.Callback):
             if self.cause_ckpt is None:
                 raise ValueError("AnimationPreviewCallback: training GANimation, the preview needs cause_ckpt")
         else:
-            raise TypeError(f"AnimationPreviewCallback: works with CAUSERegressor or GANimation, "
-                            f"not {type(pl_module).__name__}")
+            raise TypeError(
+                f"AnimationPreviewCallback: works with CAUSERegressor or GANimation, not {type(pl_module).__name__}"
+            )
         # trainer.log_dir broadcasts: it must be read on every rank, so here rather than on rank 0.
         self._preview_dir = Path(trainer.log_dir or trainer.default_root_dir) / PREVIEW_DIRNAME
 
@@ -74,8 +88,13 @@ class AnimationPreviewCallback(pl.Callback):
         self.last_path = path
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_video(PREVIEW_KEY, [str(path)], step=trainer.global_step,
-                                 caption=[f"epoch {trainer.current_epoch} · {self.audio.name}"], format=["mp4"])
+                logger.log_video(
+                    PREVIEW_KEY,
+                    [str(path)],
+                    step=trainer.global_step,
+                    caption=[f"epoch {trainer.current_epoch} · {self.audio.name}"],
+                    format=["mp4"],
+                )
 
     def _render(self, pl_module: pl.LightningModule, path: Path) -> None:
         cause, ganimation = self._halves(pl_module)

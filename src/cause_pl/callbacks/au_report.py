@@ -45,8 +45,8 @@ from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
 
 from cause_pl.au import AU_MAX, AU_MIN
-from cause_pl.metrics import METRIC_NAMES, AUReport
-from cause_pl.plots import au_tracks_figure, figure_to_png, per_au_bar_chart, write_png
+from cause_pl.evaluation.plots import au_tracks_figure, figure_to_png, per_au_bar_chart, write_png
+from cause_pl.metrics.report import METRIC_NAMES, AUReport
 
 REPORT_DIRNAME = "au_report"
 BATCH_KEYS: tuple[str, ...] = ("mel", "au", "mask", "lengths", "keys")
@@ -86,11 +86,12 @@ class AUReportCallback(pl.Callback):
         fps: frame rate of the AU sequences, for the time axis of the tracks.
     """
 
-    def __init__(self, num_tracks: int = 3, every_n_epochs: int = 1, metric: str = "mae",
-                 fps: int = 25) -> None:
+    def __init__(self, num_tracks: int = 3, every_n_epochs: int = 1, metric: str = "mae", fps: int = 25) -> None:
         if num_tracks < 0 or every_n_epochs < 1 or fps <= 0:
-            raise ValueError(f"AUReportCallback: need num_tracks >= 0, every_n_epochs >= 1, fps > 0; "
-                             f"got {num_tracks}, {every_n_epochs}, {fps}")
+            raise ValueError(
+                f"AUReportCallback: need num_tracks >= 0, every_n_epochs >= 1, fps > 0; "
+                f"got {num_tracks}, {every_n_epochs}, {fps}"
+            )
         if metric not in METRIC_NAMES:
             raise ValueError(f"AUReportCallback: metric must be one of {METRIC_NAMES}, got {metric!r}")
         self.num_tracks = num_tracks
@@ -104,17 +105,21 @@ class AUReportCallback(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if not isinstance(getattr(pl_module, "last_report", None), Mapping):
-            raise TypeError(f"AUReportCallback: {type(pl_module).__name__} has no `last_report` "
-                            "mapping of stage -> AUReport (see CAUSERegressor)")
+            raise TypeError(
+                f"AUReportCallback: {type(pl_module).__name__} has no `last_report` "
+                "mapping of stage -> AUReport (see CAUSERegressor)"
+            )
         # trainer.log_dir broadcasts: it must be read on every rank, so here rather than on rank 0.
         self._report_dir = Path(trainer.log_dir or trainer.default_root_dir) / REPORT_DIRNAME
 
-    def on_validation_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                                  batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
         self._remember("val", trainer, batch, dataloader_idx)
 
-    def on_test_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                            batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_test_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
         self._remember("test", trainer, batch, dataloader_idx)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -133,15 +138,16 @@ class AUReportCallback(pl.Callback):
             return
         missing = [key for key in BATCH_KEYS if key not in batch]
         if missing:
-            raise KeyError(f"AUReportCallback: {stage} batches must be dicts with {BATCH_KEYS}; "
-                           f"missing {missing}")
+            raise KeyError(f"AUReportCallback: {stage} batches must be dicts with {BATCH_KEYS}; missing {missing}")
         count = min(self.num_tracks, len(batch["keys"]))
         lengths = batch["lengths"][:count].tolist()
         self.tracked[stage] = [
-            TrackedUtterance(key=str(batch["keys"][row]),
-                             mel=batch["mel"][row, :length].detach().cpu().clone(),
-                             au=batch["au"][row, :length].detach().float().cpu().clone(),
-                             mask=batch["mask"][row, :length].detach().cpu().clone())
+            TrackedUtterance(
+                key=str(batch["keys"][row]),
+                mel=batch["mel"][row, :length].detach().cpu().clone(),
+                au=batch["au"][row, :length].detach().float().cpu().clone(),
+                mask=batch["mask"][row, :length].detach().cpu().clone(),
+            )
             for row, length in enumerate(lengths)
         ]
 
@@ -150,24 +156,28 @@ class AUReportCallback(pl.Callback):
             return
         report = pl_module.last_report.get(stage)
         if report is None or report is self._reported.get(stage):
-            raise RuntimeError(f"AUReportCallback: {type(pl_module).__name__}.last_report[{stage!r}] "
-                               f"was not set by this {stage} run; the module must store a new "
-                               f"AUReport there in on_{'validation' if stage == 'val' else stage}_epoch_end")
+            raise RuntimeError(
+                f"AUReportCallback: {type(pl_module).__name__}.last_report[{stage!r}] "
+                f"was not set by this {stage} run; the module must store a new "
+                f"AUReport there in on_{'validation' if stage == 'val' else stage}_epoch_end"
+            )
         self._reported[stage] = report
         step, stem = trainer.global_step, f"epoch{trainer.current_epoch:03d}_{stage}"
         figures = _Figures(
             bars=per_au_bar_chart(report, self.metric),
-            tracks={u.key: self._tracks_figure(u, pl_module, f"{stage} {u.key} · epoch "
-                                               f"{trainer.current_epoch} · step {step}")
-                    for u in self.tracked.get(stage, [])},
+            tracks={
+                u.key: self._tracks_figure(
+                    u, pl_module, f"{stage} {u.key} · epoch {trainer.current_epoch} · step {step}"
+                )
+                for u in self.tracked.get(stage, [])
+            },
         )
         figures_logged = False
         for logger in trainer.loggers:
             figures_logged |= _log_to(logger, stage, self.metric, report, figures, step)
         self._write_files(stem, report, None if figures_logged else figures)
 
-    def _tracks_figure(self, utterance: TrackedUtterance, pl_module: pl.LightningModule,
-                       title: str) -> Figure:
+    def _tracks_figure(self, utterance: TrackedUtterance, pl_module: pl.LightningModule, title: str) -> Figure:
         pred = _predict(pl_module, utterance.mel)
         valid = utterance.mask
         if valid.any():
@@ -175,8 +185,7 @@ class AUReportCallback(pl.Callback):
             title += f" · MAE {mae:.3f} on {int(valid.sum())} valid frames"
         else:
             title += " · no valid frame"
-        return au_tracks_figure(pred.numpy(), utterance.au.numpy(), valid.numpy(), fps=self.fps,
-                                title=title)
+        return au_tracks_figure(pred.numpy(), utterance.au.numpy(), valid.numpy(), fps=self.fps, title=title)
 
     def _write_files(self, stem: str, report: AUReport, figures: _Figures | None) -> None:
         if self._report_dir is None:
@@ -210,19 +219,23 @@ def _predict(pl_module: pl.LightningModule, mel: Tensor) -> Tensor:
     return pred.clamp(AU_MIN, AU_MAX).float().cpu()
 
 
-def _log_to(logger: Logger, stage: str, metric: str, report: AUReport, figures: _Figures,
-            step: int) -> bool:
+def _log_to(logger: Logger, stage: str, metric: str, report: AUReport, figures: _Figures, step: int) -> bool:
     """Send the report to one logger; True when it took the figures."""
     if isinstance(logger, WandbLogger):
         rows = report.to_rows()
         columns = list(rows[0])
-        logger.log_table(key=f"{stage}/au_report", columns=columns,
-                         data=[[row[column] for column in columns] for row in rows], step=step)
+        logger.log_table(
+            key=f"{stage}/au_report",
+            columns=columns,
+            data=[[row[column] for column in columns] for row in rows],
+            step=step,
+        )
         bars, tracks = figures.pngs
         logger.log_image(key=f"{stage}/au_{metric}_bars", images=[_pil(bars)], step=step)
         if tracks:
-            logger.log_image(key=f"{stage}/au_tracks", images=[_pil(png) for png in tracks.values()],
-                             step=step, caption=list(tracks))
+            logger.log_image(
+                key=f"{stage}/au_tracks", images=[_pil(png) for png in tracks.values()], step=step, caption=list(tracks)
+            )
         return True
     writer = logger.experiment
     if callable(getattr(writer, "add_figure", None)) and callable(getattr(writer, "add_text", None)):

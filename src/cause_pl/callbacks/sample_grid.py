@@ -17,8 +17,8 @@ Where it goes (global rank zero, not during the sanity check, at ``trainer.globa
   (several validations within one epoch overwrite it).
 
 With an ``au_reader`` (images in [-1, 1] -> (B, 17) AUs on the /5 scale, e.g. a frozen
-:class:`~cause_pl.ganimation_eval.FaceAURegressor`), ``val/au_error`` and ``val/identity``
-(:func:`~cause_pl.ganimation_eval.au_error` / ``identity_score`` over all edits of the grid) are
+:class:`~cause_pl.evaluation.ganimation.FaceAURegressor`), ``val/au_error`` and ``val/identity``
+(:func:`~cause_pl.evaluation.ganimation.au_error` / ``identity_score`` over all edits of the grid) are
 logged through ``pl_module.log`` with ``rank_zero_only=True``, so every logger, the progress bar
 and checkpoint monitors see them. That is why the work happens in ``on_validation_epoch_end``
 (where Lightning accepts ``log`` from callbacks) rather than ``on_validation_end`` (where it does
@@ -41,9 +41,9 @@ from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor, nn
 
 from cause_pl.au import NUM_AUS, au_index
-from cause_pl.ganimation_eval import AUReader, au_error, identity_score
+from cause_pl.evaluation.ganimation import AUReader, au_error, identity_score
+from cause_pl.media.frames import to_uint8_frames
 from cause_pl.nets.ganimation import GeneratorOutput
-from cause_pl.render import to_uint8_frames
 
 GRID_DIRNAME = "sample_grid"
 GRID_KEY = "val/sample_grid"
@@ -94,16 +94,24 @@ class SampleGridCallback(pl.Callback):
             in eval mode. It receives the edits on the model's device; an ``nn.Module`` reader is moved there.
     """
 
-    def __init__(self, num_faces: int = 4, target_aus: Sequence[Sequence[float]] | None = None,
-                 every_n_epochs: int = 1, au_reader: AUReader | None = None) -> None:
+    def __init__(
+        self,
+        num_faces: int = 4,
+        target_aus: Sequence[Sequence[float]] | None = None,
+        every_n_epochs: int = 1,
+        au_reader: AUReader | None = None,
+    ) -> None:
         if num_faces < 1 or every_n_epochs < 1:
-            raise ValueError(f"SampleGridCallback: need num_faces >= 1 and every_n_epochs >= 1, "
-                             f"got {num_faces} and {every_n_epochs}")
+            raise ValueError(
+                f"SampleGridCallback: need num_faces >= 1 and every_n_epochs >= 1, got {num_faces} and {every_n_epochs}"
+            )
         targets = list(DEFAULT_TARGETS.values()) if target_aus is None else [list(t) for t in target_aus]
         bad = [len(t) for t in targets if len(t) != NUM_AUS]
         if not targets or bad:
-            raise ValueError(f"SampleGridCallback: target_aus must be a non-empty list of "
-                             f"{NUM_AUS}-value AU vectors; got lengths {[len(t) for t in targets]}")
+            raise ValueError(
+                f"SampleGridCallback: target_aus must be a non-empty list of "
+                f"{NUM_AUS}-value AU vectors; got lengths {[len(t) for t in targets]}"
+            )
         if au_reader is not None and not callable(au_reader):
             raise TypeError(f"SampleGridCallback: au_reader must be callable, got {type(au_reader).__name__}")
         self.num_faces = num_faces
@@ -116,21 +124,27 @@ class SampleGridCallback(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if not callable(getattr(pl_module, "generate", None)):
-            raise TypeError(f"SampleGridCallback: {type(pl_module).__name__} has no "
-                            "generate(image, au) -> GeneratorOutput (see GANimation)")
+            raise TypeError(
+                f"SampleGridCallback: {type(pl_module).__name__} has no "
+                "generate(image, au) -> GeneratorOutput (see GANimation)"
+            )
         # trainer.log_dir broadcasts: it must be read on every rank, so here rather than on rank 0.
         self._grid_dir = Path(trainer.log_dir or trainer.default_root_dir) / GRID_DIRNAME
 
-    def on_validation_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                                  batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
         if self.faces is not None or dataloader_idx != 0 or not trainer.is_global_zero:
             return
         if "image" not in batch or "keys" not in batch:
-            raise KeyError("SampleGridCallback: validation batches must be dicts with 'image' and "
-                           f"'keys'; got {sorted(batch)}")
+            raise KeyError(
+                f"SampleGridCallback: validation batches must be dicts with 'image' and 'keys'; got {sorted(batch)}"
+            )
         count = min(self.num_faces, len(batch["keys"]))
-        self.faces = SampleFaces(keys=[str(key) for key in batch["keys"][:count]],
-                                 images=batch["image"][:count].detach().float().cpu().clone())
+        self.faces = SampleFaces(
+            keys=[str(key) for key in batch["keys"][:count]],
+            images=batch["image"][:count].detach().float().cpu().clone(),
+        )
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         fitting = trainer.state.fn == TrainerFn.FITTING
@@ -172,8 +186,10 @@ class SampleGridCallback(pl.Callback):
         generated = torch.cat([edit.image for edit in edits])
         targets = self.target_aus.repeat_interleave(len(self.faces.images), dim=0)
         sources = self.faces.images.repeat(len(edits), 1, 1, 1)
-        metrics = {"val/au_error": au_error(generated.to(pl_module.device), targets, self.au_reader),
-                   "val/identity": identity_score(generated, sources)}
+        metrics = {
+            "val/au_error": au_error(generated.to(pl_module.device), targets, self.au_reader),
+            "val/identity": identity_score(generated, sources),
+        }
         pl_module.log_dict(metrics, rank_zero_only=True, batch_size=len(generated))
 
 
@@ -182,12 +198,13 @@ def sample_grid(inputs: Tensor, edits: Sequence[GeneratorOutput]) -> np.ndarray:
     per target (each over the F faces); layout in the module doc."""
     faces, _, size, _ = inputs.shape
     rows, cols = ROWS_PER_FACE * faces, 1 + len(edits)
-    grid = np.full((rows * size + (rows + 1) * GRID_PAD, cols * size + (cols + 1) * GRID_PAD, 3),
-                   BACKGROUND, dtype=np.uint8)
+    grid = np.full(
+        (rows * size + (rows + 1) * GRID_PAD, cols * size + (cols + 1) * GRID_PAD, 3), BACKGROUND, dtype=np.uint8
+    )
 
     def place(row: int, col: int, tile: np.ndarray) -> None:
         top, left = GRID_PAD + row * (size + GRID_PAD), GRID_PAD + col * (size + GRID_PAD)
-        grid[top:top + size, left:left + size] = tile
+        grid[top : top + size, left : left + size] = tile
 
     for face in range(faces):
         first = ROWS_PER_FACE * face

@@ -2,19 +2,22 @@
 
 A subclass names its shard ``kind`` and supplies how samples are decoded, augmented for training
 and collated; this base turns that into DDP-correct train/val/test/predict dataloaders with the
-plumbing of :mod:`cause_pl.data.plumbing`.
+plumbing of :mod:`cause_pl.data.reading`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from cause_pl.data.plumbing import EvalStream, Sample, TrainStream, make_loader
-from cause_pl.data.urls import check_url_template, shard_url
-from cause_pl.shards import DatasetIndex, ShardError
+from cause_pl.data.reading import Sample
+from cause_pl.data.streams import EvalStream, TrainStream, make_loader
+from cause_pl.shards.index import DatasetIndex
+from cause_pl.shards.schema import ShardError
+from cause_pl.shards.urls import check_url_template, shard_url
 
 STAGE_SPLITS = {"fit": ("train",), "validate": ("val",), "test": ("test",), "predict": ("test",)}
 """Splits ``setup(stage)`` checks exist; ``val`` for ``fit`` is checked when Lightning asks for it."""
@@ -31,14 +34,14 @@ class ShardDataModule(pl.LightningDataModule):
     """Dataloaders over a shard directory of one ``kind``; ``predict`` reads ``test``.
 
     ``train_samples_per_epoch`` counts samples over all ranks (default: the train split's size); see
-    :func:`cause_pl.data.plumbing.batches_per_worker` for how it becomes whole batches. Rank and
+    :func:`cause_pl.data.streams.batches_per_worker` for how it becomes whole batches. Rank and
     world size come from the trainer in ``setup()`` (0 and 1 without one); :meth:`distribute` sets
     them directly.
 
     index.json is always read from ``root``; the shards themselves are read from ``root`` too, or
     from ``shard_url``, a template in which ``{name}`` stands for each shard's file name: a path
     (``/scratch/vox/{name}``) or a command whose stdout is the shard
-    (``pipe:aws s3 cp s3://bucket/vox/{name} -``); see :mod:`cause_pl.data.urls`.
+    (``pipe:aws s3 cp s3://bucket/vox/{name} -``); see :mod:`cause_pl.shards.urls`.
     """
 
     kind: str
@@ -169,4 +172,3 @@ class ShardDataModule(pl.LightningDataModule):
                 name=f"{split} split of {self.root}",
             )
         )
-

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import numpy as np
 import torch
@@ -35,9 +35,9 @@ from PIL import Image
 
 from cause_pl.au import AU_MAX, NUM_AUS
 from cause_pl.data.base import ShardDataModule, at_least
-from cause_pl.data.plumbing import Sample
-from cause_pl.face_image import image_to_array
-from cause_pl.shards import FACES, ShardError, decode_npy
+from cause_pl.data.reading import Sample
+from cause_pl.media.image import image_to_array
+from cause_pl.shards.schema import FACES, ShardError, decode_npy
 
 STORED_FILES = ("jpg", "au.npy")
 
@@ -124,8 +124,17 @@ class FaceAUDataModule(ShardDataModule):
         seed: int = 0,
         shard_url: str | None = None,
     ) -> None:
-        super().__init__(root, batch_size, num_workers, train_samples_per_epoch, shuffle_buffer, eval_batch_size,
-                         strict, seed, shard_url)
+        super().__init__(
+            root,
+            batch_size,
+            num_workers,
+            train_samples_per_epoch,
+            shuffle_buffer,
+            eval_batch_size,
+            strict,
+            seed,
+            shard_url,
+        )
         self.save_hyperparameters()
         self.image_size = None if image_size is None else at_least("FaceAUDataModule", "image_size", image_size, 1)
         if not 0 <= target_noise < 1:

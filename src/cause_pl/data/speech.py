@@ -18,16 +18,17 @@ Validation, test and predict batches hold whole utterances in stream order, padd
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import torch
 
 from cause_pl.au import NUM_AUS
-from cause_pl.audio import MelConfig
 from cause_pl.data.base import ShardDataModule, at_least
-from cause_pl.data.plumbing import Sample, pad_collate
-from cause_pl.shards import SPEECH_AU, ShardError, decode_npy
+from cause_pl.data.collate import pad_collate
+from cause_pl.data.reading import Sample
+from cause_pl.features.mel import MelConfig
+from cause_pl.shards.schema import SPEECH_AU, ShardError, decode_npy
 
 SEQUENCE_FIELDS = ("mel", "au", "mask")
 BATCH_DTYPES = {"mel": torch.float32, "au": torch.float32, "mask": torch.bool}
@@ -96,8 +97,17 @@ class SpeechAUDataModule(ShardDataModule):
         seed: int = 0,
         shard_url: str | None = None,
     ) -> None:
-        super().__init__(root, batch_size, num_workers, train_samples_per_epoch, shuffle_buffer, eval_batch_size,
-                         strict, seed, shard_url)
+        super().__init__(
+            root,
+            batch_size,
+            num_workers,
+            train_samples_per_epoch,
+            shuffle_buffer,
+            eval_batch_size,
+            strict,
+            seed,
+            shard_url,
+        )
         self.save_hyperparameters()
         self.crop_frames = at_least("SpeechAUDataModule", "crop_frames", crop_frames, 1)
         self.frontend = None if frontend is None else _frontend_argument(frontend)

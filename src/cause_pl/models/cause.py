@@ -24,9 +24,10 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
 from cause_pl.au import AU_MAX, AU_MIN, NUM_AUS
-from cause_pl.audio import MelConfig, MelFrontend
-from cause_pl.checkpoints import load_module
-from cause_pl.metrics import AUMetrics, AUReport
+from cause_pl.features.mel import MelConfig, MelFrontend
+from cause_pl.metrics.au_metrics import AUMetrics
+from cause_pl.metrics.report import AUReport
+from cause_pl.models.checkpoints import load_module
 from cause_pl.nets.cause import CauseNet, build_cause_net
 
 SCHEDULERS: tuple[str, ...] = ("none", "cosine", "plateau")
@@ -59,8 +60,11 @@ def _as_config(frontend: MelConfig | Mapping[str, Any]) -> MelConfig:
 
 def _frontend_mismatch(ours: MelConfig, theirs: MelConfig, what: str) -> ValueError:
     ours_dict, theirs_dict = ours.to_dict(), theirs.to_dict()
-    differences = ", ".join(f"{name}: model {ours_dict[name]!r} vs {what} {theirs_dict[name]!r}"
-                            for name in ours_dict if ours_dict[name] != theirs_dict[name])
+    differences = ", ".join(
+        f"{name}: model {ours_dict[name]!r} vs {what} {theirs_dict[name]!r}"
+        for name in ours_dict
+        if ours_dict[name] != theirs_dict[name]
+    )
     return ValueError(
         f"CAUSERegressor: the model's frontend differs from {what}'s ({differences}).\n"
         f"  model: {ours_dict}\n  {what}: {theirs_dict}\n"
@@ -122,8 +126,10 @@ class CAUSERegressor(pl.LightningModule):
         if scheduler == "plateau" and warmup_steps:
             raise ValueError("CAUSERegressor: warmup_steps is not supported with scheduler='plateau'")
         if lr <= 0 or warmup_steps < 0 or num_aus < 1:
-            raise ValueError(f"CAUSERegressor: need lr > 0, warmup_steps >= 0, num_aus >= 1; "
-                             f"got lr={lr}, warmup_steps={warmup_steps}, num_aus={num_aus}")
+            raise ValueError(
+                f"CAUSERegressor: need lr > 0, warmup_steps >= 0, num_aus >= 1; "
+                f"got lr={lr}, warmup_steps={warmup_steps}, num_aus={num_aus}"
+            )
         # Stored as plain types (hparams go into checkpoints loaded with weights_only=True).
         betas = (float(betas[0]), float(betas[1]))
         frontend = None if frontend is None else _as_config(frontend).to_dict()
@@ -160,8 +166,9 @@ class CAUSERegressor(pl.LightningModule):
         """Whether the normalisation statistics were set (from data, a checkpoint or by hand)."""
         return bool(self.stats_set)
 
-    def set_normalization(self, mel_mean: Tensor, mel_std: Tensor, au_mean: Tensor,
-                          frontend: MelConfig | Mapping[str, Any] | None = None) -> None:
+    def set_normalization(
+        self, mel_mean: Tensor, mel_std: Tensor, au_mean: Tensor, frontend: MelConfig | Mapping[str, Any] | None = None
+    ) -> None:
         """Store the statistics (and frontend) the model trains with; inference reuses them."""
         if frontend is not None:
             self._use_frontend(_as_config(frontend), "the given frontend")
@@ -194,8 +201,10 @@ class CAUSERegressor(pl.LightningModule):
         provided = {name: getattr(datamodule, name, None) for name in DATAMODULE_STATS}
         if any(value is None for value in provided.values()):
             if not self.has_stats and stage == "fit":
-                rank_zero_warn("CAUSERegressor: no datamodule with frontend_config/mel_mean/mel_std/"
-                               "au_mean; training on unnormalised features without a mean-AU baseline")
+                rank_zero_warn(
+                    "CAUSERegressor: no datamodule with frontend_config/mel_mean/mel_std/"
+                    "au_mean; training on unnormalised features without a mean-AU baseline"
+                )
             return
         self._use_frontend(_as_config(provided["frontend_config"]), "the datamodule")
         if not self.has_stats:
@@ -221,8 +230,7 @@ class CAUSERegressor(pl.LightningModule):
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
         loss = masked_l1(self(batch["mel"], batch["lengths"]), batch["au"], batch["mask"])
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True,
-                 batch_size=batch["mel"].shape[0])
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch["mel"].shape[0])
         return loss
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
@@ -235,8 +243,9 @@ class CAUSERegressor(pl.LightningModule):
         """Log the loss (pooled over valid frames) and score clamped predictions, as inference outputs."""
         pred, mask = self(batch["mel"], batch["lengths"]), batch["mask"]
         loss = masked_l1(pred, batch["au"], mask)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, sync_dist=True,
-                 batch_size=max(int(mask.sum()), 1))
+        self.log(
+            f"{stage}/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=max(int(mask.sum()), 1)
+        )
         self._metrics[stage].update(pred.clamp(AU_MIN, AU_MAX), batch["au"], mask)
 
     def on_validation_epoch_start(self) -> None:
@@ -261,35 +270,40 @@ class CAUSERegressor(pl.LightningModule):
         self.last_report[stage] = report
         self.log_dict(report.as_flat_dict(stage, per_au=self.hparams.log_per_au), sync_dist=False)
 
-    def predict_step(self, batch: Mapping[str, Any], batch_idx: int,
-                     dataloader_idx: int = 0) -> list[dict[str, Any]]:
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
         """Per utterance ``{"key", "au": float32 (length, num_aus) on CPU}``, clamped to 0..5.
 
         ``lengths`` keep each utterance's AUs independent of the padding of its batch.
         """
         aus = self(batch["mel"], batch["lengths"]).clamp(AU_MIN, AU_MAX).float().cpu()
-        return [{"key": key, "au": aus[row, :length]}
-                for row, (key, length) in enumerate(zip(batch["keys"], batch["lengths"].tolist()))]
+        return [
+            {"key": key, "au": aus[row, :length]}
+            for row, (key, length) in enumerate(zip(batch["keys"], batch["lengths"].tolist()))
+        ]
 
     # --- optimisation -------------------------------------------------------------------------
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, betas=tuple(hp.betas),
-                                      weight_decay=hp.weight_decay)
+        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay)
         if hp.scheduler == "plateau":
             plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE)
-            return {"optimizer": optimizer, "lr_scheduler": {
-                "scheduler": plateau, "monitor": "val/mae", "interval": "epoch", "strict": False}}
+                optimizer, mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE
+            )
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": plateau, "monitor": "val/mae", "interval": "epoch", "strict": False},
+            }
         if hp.scheduler == "none" and hp.warmup_steps == 0:
             return optimizer
         total = None
         if hp.scheduler == "cosine":
             estimate = self.trainer.estimated_stepping_batches
             if not math.isfinite(estimate):
-                raise ValueError("CAUSERegressor: scheduler='cosine' needs a finite training length; "
-                                 "set the trainer's max_steps or max_epochs")
+                raise ValueError(
+                    "CAUSERegressor: scheduler='cosine' needs a finite training length; "
+                    "set the trainer's max_steps or max_epochs"
+                )
             total = int(estimate)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(hp.warmup_steps, total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
@@ -298,6 +312,6 @@ class CAUSERegressor(pl.LightningModule):
 def load_cause_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> CAUSERegressor:
     """Rebuild a ``CAUSERegressor`` (in eval mode) from a checkpoint, unpickling only plain data.
 
-    See :func:`cause_pl.checkpoints.load_module`; frontend and statistics come with the weights.
+    See :func:`cause_pl.models.checkpoints.load_module`; frontend and statistics come with the weights.
     """
     return load_module(CAUSERegressor, path, map_location)

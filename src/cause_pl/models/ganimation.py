@@ -17,8 +17,8 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch.optim.lr_scheduler import LambdaLR
 
 from cause_pl.au import NUM_AUS
-from cause_pl.checkpoints import load_module
-from cause_pl.ganimation_losses import attention_total_variation, gradient_penalty, wasserstein_gap
+from cause_pl.models.checkpoints import load_module
+from cause_pl.models.ganimation_losses import attention_total_variation, gradient_penalty, wasserstein_gap
 from cause_pl.nets.ganimation import GANimationCritic, GANimationGenerator, GeneratorOutput
 
 _BATCH_KEYS = ("image", "au", "target_au")
@@ -37,9 +37,7 @@ class LinearDecaySchedule:
 
     def __init__(self, constant: int, decay: int) -> None:
         if constant < 0 or decay < 0:
-            raise ValueError(
-                f"LinearDecaySchedule: epochs must be >= 0, got constant={constant}, decay={decay}"
-            )
+            raise ValueError(f"LinearDecaySchedule: epochs must be >= 0, got constant={constant}, decay={decay}")
         self.constant, self.decay = constant, decay
 
     def __call__(self, epoch: int) -> float:
@@ -115,20 +113,21 @@ class GANimation(pl.LightningModule):
         if critic_steps < 1:
             raise ValueError(f"GANimation: critic_steps must be >= 1, got {critic_steps}")
         if not 0 < saturation_threshold < 1:
-            raise ValueError(
-                f"GANimation: saturation_threshold must be in (0, 1), got {saturation_threshold}"
-            )
-        weights = dict(lambda_gp=lambda_gp, lambda_cond=lambda_cond, lambda_cycle=lambda_cycle,
-                       lambda_attn_mean=lambda_attn_mean, lambda_attn_tv=lambda_attn_tv)
+            raise ValueError(f"GANimation: saturation_threshold must be in (0, 1), got {saturation_threshold}")
+        weights = dict(
+            lambda_gp=lambda_gp,
+            lambda_cond=lambda_cond,
+            lambda_cycle=lambda_cycle,
+            lambda_attn_mean=lambda_attn_mean,
+            lambda_attn_tv=lambda_attn_tv,
+        )
         negative = {name: value for name, value in weights.items() if value < 0}
         if negative:
             raise ValueError(f"GANimation: loss weights must be >= 0, got {negative}")
         self.schedule = LinearDecaySchedule(epochs_constant, epochs_decay)
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.generator = GANimationGenerator(
-            image_size, cond_dim, g_base_channels, num_res_blocks=g_res_blocks
-        )
+        self.generator = GANimationGenerator(image_size, cond_dim, g_base_channels, num_res_blocks=g_res_blocks)
         self.critic = GANimationCritic(image_size, cond_dim, d_base_channels, d_layers, d_max_channels)
         self.val_samples: dict[str, torch.Tensor] | None = None
         self._critic_updates = 0
@@ -180,9 +179,7 @@ class GANimation(pl.LightningModule):
             self.log_dict(generator_terms, batch_size=size)
             self._check_saturation(attention_mean)
 
-    def _critic_losses(
-        self, real: torch.Tensor, au: torch.Tensor, fake: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def _critic_losses(self, real: torch.Tensor, au: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         hp = self.hparams
         real_scores, real_aus = self.critic(real)
         fake_scores, _ = self.critic(fake.detach())
@@ -191,8 +188,7 @@ class GANimation(pl.LightningModule):
         penalty = gradient_penalty(self._summed_realness, real, fake, mix)
         cond = F.mse_loss(real_aus.float(), au)
         loss = -gap + hp.lambda_gp * penalty + hp.lambda_cond * cond
-        return {"d/loss": loss, "d/wasserstein": gap.detach(), "d/gp": penalty.detach(),
-                "d/cond": cond.detach()}
+        return {"d/loss": loss, "d/wasserstein": gap.detach(), "d/gp": penalty.detach(), "d/cond": cond.detach()}
 
     def _summed_realness(self, images: torch.Tensor) -> torch.Tensor:
         return self.critic(images)[0].flatten(1).sum(dim=1)
@@ -210,11 +206,21 @@ class GANimation(pl.LightningModule):
         masks = (edited.attention, reconstructed.attention)
         attn_mean = sum(mask.float().mean() for mask in masks)
         attn_tv = sum(attention_total_variation(mask) for mask in masks)
-        loss = (adversarial + hp.lambda_cond * cond + hp.lambda_cycle * cycle
-                + hp.lambda_attn_mean * attn_mean + hp.lambda_attn_tv * attn_tv)
-        return {"g/loss": loss, "g/adv": adversarial.detach(), "g/cond": cond.detach(),
-                "g/cycle": cycle.detach(), "g/attn_mean": attn_mean.detach(),
-                "g/attn_tv": attn_tv.detach()}
+        loss = (
+            adversarial
+            + hp.lambda_cond * cond
+            + hp.lambda_cycle * cycle
+            + hp.lambda_attn_mean * attn_mean
+            + hp.lambda_attn_tv * attn_tv
+        )
+        return {
+            "g/loss": loss,
+            "g/adv": adversarial.detach(),
+            "g/cond": cond.detach(),
+            "g/cycle": cycle.detach(),
+            "g/attn_mean": attn_mean.detach(),
+            "g/attn_tv": attn_tv.detach(),
+        }
 
     def _check_saturation(self, attention_mean: torch.Tensor) -> None:
         value = float(attention_mean)
@@ -239,12 +245,17 @@ class GANimation(pl.LightningModule):
         image, au, target_au = _unpack(batch)
         if self.val_samples is None:
             keep = slice(0, self.num_val_samples)
-            self.val_samples = {"image": image[keep].detach().cpu(), "au": au[keep].detach().cpu(),
-                                "target_au": target_au[keep].detach().cpu()}
+            self.val_samples = {
+                "image": image[keep].detach().cpu(),
+                "au": au[keep].detach().cpu(),
+                "target_au": target_au[keep].detach().cpu(),
+            }
         edited = self.generator(image, target_au)
         reconstructed = self.generator(edited.image, au)
-        metrics = {"val/attention_mean": edited.attention.float().mean(),
-                   "val/cycle": F.l1_loss(reconstructed.image.float(), image)}
+        metrics = {
+            "val/attention_mean": edited.attention.float().mean(),
+            "val/cycle": F.l1_loss(reconstructed.image.float(), image),
+        }
         self.log_dict(metrics, batch_size=image.shape[0], sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

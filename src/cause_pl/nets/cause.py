@@ -21,6 +21,7 @@ def length_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
     """(batch, frames) bool: True for the first ``lengths[i]`` frames of sequence ``i``."""
     return torch.arange(frames, device=lengths.device) < lengths[:, None]
 
+
 MEL_BANDS = 80
 """Default input width: the mel bands of the project's front end."""
 DEFAULT_DROPOUT = 0.1
@@ -64,8 +65,7 @@ class CauseNet(nn.Module):
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 3 or x.shape[-1] != self.in_dim or x.shape[1] < 1:
             raise ValueError(
-                f"{type(self).__name__} expects input of shape (batch, frames>=1, {self.in_dim}), "
-                f"got {tuple(x.shape)}"
+                f"{type(self).__name__} expects input of shape (batch, frames>=1, {self.in_dim}), got {tuple(x.shape)}"
             )
 
 
@@ -128,7 +128,9 @@ class CauseRNN(CauseNet):
             packed = nn.utils.rnn.pack_padded_sequence(
                 embedded, lengths.cpu().clamp_min(1), batch_first=True, enforce_sorted=False
             )
-            hidden, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=x.shape[1])
+            hidden, _ = nn.utils.rnn.pad_packed_sequence(
+                self.lstm(packed)[0], batch_first=True, total_length=x.shape[1]
+            )
         return self.head(hidden)
 
 

@@ -46,16 +46,12 @@ def _require_positive(owner: str, **values: int) -> None:
 def _require_divisible(owner: str, image_size: int, levels: int, levels_name: str) -> None:
     factor = 2**levels
     if image_size % factor:
-        raise ValueError(
-            f"{owner}: image_size={image_size} must be divisible by 2**{levels_name}={factor}"
-        )
+        raise ValueError(f"{owner}: image_size={image_size} must be divisible by 2**{levels_name}={factor}")
 
 
 def _check_rgb_batch(owner: str, image: torch.Tensor) -> None:
     if image.dim() != 4 or image.shape[1] != _RGB_CHANNELS:
-        raise ValueError(
-            f"{owner}: image must have shape (B, {_RGB_CHANNELS}, H, W), got {tuple(image.shape)}"
-        )
+        raise ValueError(f"{owner}: image must have shape (B, {_RGB_CHANNELS}, H, W), got {tuple(image.shape)}")
     if not image.is_floating_point():
         raise TypeError(f"{owner}: image must be a floating-point tensor, got {image.dtype}")
 
@@ -100,14 +96,9 @@ class GANimationGenerator(nn.Module):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        _require_positive(
-            owner, image_size=image_size, cond_dim=cond_dim, base_channels=base_channels
-        )
+        _require_positive(owner, image_size=image_size, cond_dim=cond_dim, base_channels=base_channels)
         if num_down < 0 or num_res_blocks < 0:
-            raise ValueError(
-                f"{owner}: num_down and num_res_blocks must be >= 0, "
-                f"got {num_down} and {num_res_blocks}"
-            )
+            raise ValueError(f"{owner}: num_down and num_res_blocks must be >= 0, got {num_down} and {num_res_blocks}")
         _require_divisible(owner, image_size, num_down, "num_down")
         self.image_size = image_size
         self.cond_dim = cond_dim
@@ -134,12 +125,8 @@ class GANimationGenerator(nn.Module):
             )
             width //= 2
         self.trunk = nn.Sequential(*layers)
-        self.color_head = nn.Sequential(
-            nn.Conv2d(width, _RGB_CHANNELS, 7, padding=3, bias=False), nn.Tanh()
-        )
-        self.attention_head = nn.Sequential(
-            nn.Conv2d(width, 1, 7, padding=3, bias=False), nn.Sigmoid()
-        )
+        self.color_head = nn.Sequential(nn.Conv2d(width, _RGB_CHANNELS, 7, padding=3, bias=False), nn.Tanh())
+        self.attention_head = nn.Sequential(nn.Conv2d(width, 1, 7, padding=3, bias=False), nn.Sigmoid())
 
     def forward(self, image: torch.Tensor, cond: torch.Tensor) -> GeneratorOutput:
         """Edit ``image`` (B, 3, H, W) in [-1, 1] towards the condition ``cond`` (B, cond_dim)."""
@@ -159,8 +146,7 @@ class GANimationGenerator(nn.Module):
         height, width = image.shape[-2:]
         if height % factor or width % factor:
             raise ValueError(
-                f"{owner}: image height and width must be divisible by 2**num_down={factor}, "
-                f"got {height}x{width}"
+                f"{owner}: image height and width must be divisible by 2**num_down={factor}, got {height}x{width}"
             )
         if cond.shape != (image.shape[0], self.cond_dim):
             raise ValueError(

@@ -1,0 +1,85 @@
+"""The ``cause-pl`` command line.
+
+``fit``, ``validate``, ``test`` and ``predict`` are a LightningCLI (OmegaConf mode) over any
+LightningModule / LightningDataModule named in the config (``class_path``), so the same command
+trains CAUSE and GANimation. ``estimate``, ``animate``, ``table1``, ``ganimation-eval``, ``demo``
+and ``sweep`` are commands of their own.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+
+def lightning_cli(argv: Sequence[str]) -> int:
+    """Run a LightningCLI subcommand, e.g. ``cause-pl fit --config experiments/cause/cnn.yaml``."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.cli import LightningCLI
+
+    LightningCLI(
+        pl.LightningModule,
+        pl.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=None if list(argv) == sys.argv[1:] else list(argv),  # None: LightningCLI reads sys.argv itself
+        parser_kwargs={"parser_mode": "omegaconf"},
+        save_config_kwargs={"overwrite": True},
+    )
+    return 0
+
+
+def _commands() -> dict[str, Callable[[Sequence[str]], int]]:
+    from cause_pl.cli.animate import animate
+    from cause_pl.cli.demo import demo
+    from cause_pl.cli.estimate import estimate
+    from cause_pl.cli.ganimation_eval import ganimation_eval
+    from cause_pl.cli.sweep import sweep
+    from cause_pl.cli.table1 import table1
+
+    return {
+        "estimate": estimate,
+        "animate": animate,
+        "table1": table1,
+        "ganimation-eval": ganimation_eval,
+        "demo": demo,
+        "sweep": sweep,
+    }
+
+
+USAGE = """usage: cause-pl COMMAND [options]
+
+Lightning commands (configs in experiments/):
+  fit | validate | test | predict --config CONFIG.yaml [--trainer.X=...] [--model.X=...] [--data.X=...]
+Other commands:
+  estimate AUDIO --ckpt CKPT --out aus.csv     AU track (OpenFace-style CSV, 25 fps) of an audio file
+  animate --audio A --face F --cause-ckpt C --ganimation-ckpt G --out out.mp4
+                                               a still face animated by speech (mp4 with sound)
+  table1 --shards DIR --ckpt CKPT [CKPT ...]   the paper's Table 1 (MAE/MSE with 95% CIs, Zero baseline)
+  ganimation-eval --ckpt CKPT --shards DIR     AU error and identity score of a GANimation checkpoint
+  demo [--out demo_out]                        the main job on built-in synthetic data
+  sweep SWEEP.yaml [--count N] [-- OVERRIDES]  run a W&B sweep file locally and offline (grid/random)
+
+Run `cause-pl COMMAND --help` for a command's options."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch ``cause-pl COMMAND ...``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command in LIGHTNING_COMMANDS:
+        return lightning_cli(argv)
+    commands = _commands()
+    if command not in commands:
+        print(f"cause-pl: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    return commands[command](rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,0 @@
-"""Commands of ``cause-pl`` beside the LightningCLI ones (each module: one command)."""

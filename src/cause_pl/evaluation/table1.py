@@ -1,0 +1,77 @@
+"""``cause-pl table1``: the paper's Table 1 (MAE and MSE with 95% CIs) for checkpoints on a split."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from cause_pl.au import AU_MAX, AU_MIN
+from cause_pl.data.speech import SpeechAUDataModule
+from cause_pl.metrics.au_metrics import AUMetrics
+from cause_pl.metrics.report import AUReport, Estimate
+from cause_pl.models.cause import CAUSERegressor
+
+
+@torch.inference_mode()
+def evaluate(model: CAUSERegressor, data: SpeechAUDataModule, split: str, device: str) -> AUReport:
+    """Metrics of ``model`` (predictions clamped to 0..5, as at inference) on every utterance of a split."""
+    model.to(device).eval()
+    metric = AUMetrics(model.hparams.num_aus, mean_au=data.au_mean).to(device)
+    loader = data.test_dataloader() if split == "test" else data.val_dataloader()
+    for batch in tqdm(loader, desc=f"{split}", unit="batch", leave=False):
+        mel, au, mask = (batch[name].to(device) for name in ("mel", "au", "mask"))
+        metric.update(model(mel).clamp(AU_MIN, AU_MAX), au, mask)
+    return metric.compute()
+
+
+def _cell(estimate: Estimate, digits: int = 4) -> str:
+    return f"{estimate.value:.{digits}f} [{estimate.ci_low:.{digits}f}, {estimate.ci_high:.{digits}f}]"
+
+
+def table_rows(reports: dict[str, AUReport]) -> list[dict[str, object]]:
+    """Rows Zero, Mean (train AU means), then one per model: MAE and MSE with 95% CIs."""
+    first = next(iter(reports.values()))
+    rows = [("Zero", first.predictors["zero"]), ("Mean", first.predictors["mean"])]
+    rows += [(name, report.predictors["model"]) for name, report in reports.items()]
+    return [
+        {
+            "method": name,
+            "mae": scores.overall.mae.value,
+            "mae_ci_low": scores.overall.mae.ci_low,
+            "mae_ci_high": scores.overall.mae.ci_high,
+            "mse": scores.overall.mse.value,
+            "mse_ci_low": scores.overall.mse.ci_low,
+            "mse_ci_high": scores.overall.mse.ci_high,
+            "MAE [95% CI]": _cell(scores.overall.mae),
+            "MSE [95% CI]": _cell(scores.overall.mse),
+        }
+        for name, scores in rows
+    ]
+
+
+def to_markdown(rows: list[dict[str, object]], caption: str) -> str:
+    lines = [caption, "", "| Method | MAE [95% CI] | MSE [95% CI] |", "|---|---|---|"]
+    lines += [f"| {row['method']} | {row['MAE [95% CI]']} | {row['MSE [95% CI]']} |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(rows: list[dict[str, object]], caption: str, out: Path) -> str:
+    """Write ``OUT.md`` (the table) and ``OUT.csv`` (the numbers); return the markdown."""
+    markdown = to_markdown(rows, caption)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(markdown)
+    with open(out.with_suffix(".csv"), "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=[k for k in rows[0] if "[" not in k])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in row.items() if "[" not in k} for row in rows)
+    return markdown
+
+
+def model_names(paths: Sequence[Path], models: Sequence[CAUSERegressor]) -> list[str]:
+    """Architecture names (MLP, CNN, ...), with the file stem where two checkpoints share one."""
+    archs = [model.hparams.arch.upper() for model in models]
+    return [arch if archs.count(arch) == 1 else f"{arch} ({path.stem})" for arch, path in zip(archs, paths)]

@@ -1,0 +1,1 @@
+"""The log-mel frontend: the one feature extractor shared by recipes, training and inference."""

@@ -1,0 +1,58 @@
+"""AU tracks written as CSVs in OpenFace FeatureExtraction's layout, so tools that read OpenFace read ours."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+from torch import Tensor
+
+from cause_pl.au import AU_COLUMNS, NUM_AUS
+
+CSV_COLUMNS: tuple[str, ...] = ("frame", "face_id", "timestamp", "confidence", "success", *AU_COLUMNS)
+"""The columns :func:`write_openface_style_csv` writes: OpenFace FeatureExtraction's layout, AUs only."""
+
+
+def write_openface_style_csv(
+    aus: np.ndarray | Tensor,
+    fps: float,
+    stream_or_path: str | Path | TextIO,
+    decimals: int = 3,
+    valid: np.ndarray | Tensor | None = None,
+) -> None:
+    """Write AUs as OpenFace FeatureExtraction does, so tools (and ``read_openface_csv``) read them back.
+
+    Columns ``CSV_COLUMNS``: ``frame`` is 1-based, ``timestamp`` = (frame - 1) / fps in seconds with
+    3 decimals, ``face_id`` 0, and ``confidence`` / ``success`` 1 / 1 on frames that are ``valid``
+    (default: all), 0 / 0 elsewhere. Cells are separated by ``", "``. ``stream_or_path`` is a path
+    or an open text stream (e.g. ``sys.stdout``).
+    """
+    values = np.asarray(aus.detach().cpu() if isinstance(aus, Tensor) else aus, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != NUM_AUS:
+        raise ValueError(f"write_openface_style_csv: aus must have shape (frames, {NUM_AUS}), got {values.shape}")
+    if not fps > 0:
+        raise ValueError(f"write_openface_style_csv: fps must be > 0, got {fps}")
+    flags = np.ones(len(values), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    if flags.shape != (len(values),):
+        raise ValueError(f"write_openface_style_csv: valid must have shape ({len(values)},), got {flags.shape}")
+    if isinstance(stream_or_path, (str, Path)):
+        with open(stream_or_path, "w", newline="", encoding="utf-8") as stream:
+            _write_rows(values, flags, fps, stream, decimals)
+    else:
+        _write_rows(values, flags, fps, stream_or_path, decimals)
+
+
+def _write_rows(values: np.ndarray, valid: np.ndarray, fps: float, stream: TextIO, decimals: int) -> None:
+    stream.write(", ".join(CSV_COLUMNS) + "\n")
+    for index, (row, ok) in enumerate(zip(values, valid)):
+        flag = "1" if ok else "0"
+        cells = (
+            str(index + 1),
+            "0",
+            f"{index / fps:.3f}",
+            f"{flag}.00",
+            flag,
+            *(f"{value:.{decimals}f}" for value in row),
+        )
+        stream.write(", ".join(cells) + "\n")

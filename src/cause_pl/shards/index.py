@@ -1,0 +1,153 @@
+"""The ``index.json`` manifest beside a dataset's shards: splits, sample counts, frontend, statistics.
+
+:class:`DatasetIndex` reads and checks it; :class:`FeatureStats` accumulates the per-band mel
+mean/std and per-AU mean over the training split while shards are written (docs/design.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cause_pl.au import NUM_AUS
+from cause_pl.shards.schema import INDEX_FILE, KINDS, SCHEMA_VERSION, SPLITS, ShardError
+
+
+@dataclass
+class FeatureStats:
+    """Running sums for dataset statistics: per-band mel mean/std and per-AU mean over valid frames."""
+
+    mel_sum: np.ndarray | None = None
+    mel_sq_sum: np.ndarray | None = None
+    mel_frames: int = 0
+    au_sum: np.ndarray = field(default_factory=lambda: np.zeros(NUM_AUS))
+    au_frames: int = 0
+
+    def add(self, au: np.ndarray, valid: np.ndarray, mel: np.ndarray | None = None) -> None:
+        """Add one sample: ``au`` (F, 17) with ``valid`` (F,), optionally its ``mel`` (F, n_mels)."""
+        au = np.asarray(au, dtype=np.float64).reshape(-1, NUM_AUS)
+        valid = np.asarray(valid, dtype=bool).reshape(-1)
+        self.au_sum = self.au_sum + au[valid].sum(axis=0)
+        self.au_frames += int(valid.sum())
+        if mel is not None:
+            mel = np.asarray(mel, dtype=np.float64)
+            if self.mel_sum is None:
+                self.mel_sum = np.zeros(mel.shape[1])
+                self.mel_sq_sum = np.zeros(mel.shape[1])
+            self.mel_sum = self.mel_sum + mel.sum(axis=0)
+            self.mel_sq_sum = self.mel_sq_sum + np.square(mel).sum(axis=0)
+            self.mel_frames += mel.shape[0]
+
+    def merge(self, other: FeatureStats) -> FeatureStats:
+        """Sum of two running statistics (shards are processed independently)."""
+        merged = FeatureStats(au_sum=self.au_sum + other.au_sum, au_frames=self.au_frames + other.au_frames)
+        merged.mel_frames = self.mel_frames + other.mel_frames
+        if self.mel_sum is None or other.mel_sum is None:
+            source = self if other.mel_sum is None else other
+            merged.mel_sum, merged.mel_sq_sum = source.mel_sum, source.mel_sq_sum
+        else:
+            merged.mel_sum = self.mel_sum + other.mel_sum
+            merged.mel_sq_sum = self.mel_sq_sum + other.mel_sq_sum
+        return merged
+
+    def to_dict(self) -> dict[str, Any]:
+        """Raw sums, JSON-safe, for per-shard sidecars."""
+        return {
+            "au_sum": self.au_sum.tolist(),
+            "au_frames": self.au_frames,
+            "mel_sum": None if self.mel_sum is None else self.mel_sum.tolist(),
+            "mel_sq_sum": None if self.mel_sq_sum is None else self.mel_sq_sum.tolist(),
+            "mel_frames": self.mel_frames,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureStats:
+        """Inverse of :meth:`to_dict`."""
+        as_array = lambda value: None if value is None else np.asarray(value, dtype=np.float64)  # noqa: E731
+        return cls(
+            mel_sum=as_array(data["mel_sum"]),
+            mel_sq_sum=as_array(data["mel_sq_sum"]),
+            mel_frames=int(data["mel_frames"]),
+            au_sum=as_array(data["au_sum"]),
+            au_frames=int(data["au_frames"]),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Means and standard deviations as stored in index.json."""
+        summary: dict[str, Any] = {
+            "au_frames": self.au_frames,
+            "au_mean": (self.au_sum / max(self.au_frames, 1)).tolist(),
+        }
+        if self.mel_sum is not None and self.mel_frames:
+            mean = self.mel_sum / self.mel_frames
+            var = np.maximum(self.mel_sq_sum / self.mel_frames - np.square(mean), 0.0)
+            summary.update(mel_frames=self.mel_frames, mel_mean=mean.tolist(), mel_std=np.sqrt(var).tolist())
+        return summary
+
+
+def _split_rank(split: str) -> tuple[int, str]:
+    return (SPLITS.index(split) if split in SPLITS else len(SPLITS), split)
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """The parsed ``index.json`` of a shard directory."""
+
+    root: Path
+    kind: str
+    splits: Mapping[str, list[dict[str, Any]]]
+    stats: Mapping[str, Any]
+    frontend: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, root: str | Path) -> DatasetIndex:
+        """Read ``root/index.json``, checking schema version and kind."""
+        root = Path(root)
+        path = root / INDEX_FILE
+        if not path.is_file():
+            raise ShardError(f"{path}: no index.json; is {root} a shard directory written by a data recipe?")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ShardError(f"{path}: not valid JSON ({error})") from error
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ShardError(f"{path}: schema version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        if data.get("kind") not in KINDS:
+            raise ShardError(f"{path}: kind {data.get('kind')!r}, expected one of {KINDS}")
+        return cls(
+            root=root,
+            kind=data["kind"],
+            splits={name: data["splits"][name]["shards"] for name in sorted(data["splits"], key=_split_rank)},
+            stats=data.get("stats", {}),
+            frontend=data.get("frontend"),
+            extra=data.get("extra", {}),
+        )
+
+    def _split(self, split: str) -> list[dict[str, Any]]:
+        if split not in self.splits:
+            raise ShardError(f"{self.root}: no split {split!r}; available: {sorted(self.splits)}")
+        return self.splits[split]
+
+    def shard_names(self, split: str) -> list[str]:
+        """File names of a split's shards that hold at least one sample, in index order."""
+        return [shard["name"] for shard in self._split(split) if shard["samples"] > 0]
+
+    def shard_paths(self, split: str) -> list[str]:
+        """Paths of a split's shards (beside index.json) that hold at least one sample."""
+        return [str(self.root / name) for name in self.shard_names(split)]
+
+    def num_samples(self, split: str) -> int:
+        """Number of samples in a split."""
+        return sum(shard["samples"] for shard in self._split(split))
+
+    def array(self, name: str) -> np.ndarray:
+        """A statistic from index.json as float32 array (``mel_mean``, ``mel_std``, ``au_mean``)."""
+        if name not in self.stats:
+            raise ShardError(f"{self.root / INDEX_FILE}: no statistic {name!r}")
+        return np.asarray(self.stats[name], dtype=np.float32)

@@ -1,0 +1,143 @@
+"""Where shard bytes come from: ``shard_url`` templates, ``pipe:`` commands and plain paths.
+
+index.json (always read from a data module's ``root``, a local copy of the manifest) names the
+shards; by default each one is read from ``root/NAME``. A ``shard_url`` template reads them from
+elsewhere: ``{name}`` stands for the shard's file name from index.json, for every split.
+
+- ``/scratch/vox/{name}``: a plain path, e.g. a copy on a shared filesystem (relative paths are
+  relative to the working directory, not to ``root``).
+- ``pipe:COMMAND``: the shard is the standard output of ``COMMAND``, e.g.
+  ``pipe:aws s3 cp s3://bucket/vox/{name} -``, ``pipe:gsutil cat gs://bucket/vox/{name}``,
+  ``pipe:curl -sSfL https://host/vox/{name}``, ``pipe:cat /mnt/lustre/vox/{name}``. The command
+  runs without a shell (split with :func:`shlex.split`; pipes, redirections and ``$VARS`` are not
+  interpreted); its output is read as a stream. A command that cannot start, or exits with a
+  non-zero status, is a read error (:class:`CommandFailed`, with the end of its stderr), which the
+  data module skips and counts, or raises with ``strict=True``.
+
+Brace ranges: webdataset users list shards as ``s3://bucket/vox/speech_au-train-{000000..000009}.tar``.
+Here the names come from index.json, so a template never needs a range: ``{name}`` already stands
+for every shard of every split, and the rank/worker split works on that list exactly as for local
+shards. A template without ``{name}`` is refused, with this advice when it holds a brace range.
+Braces other than ``{name}`` are passed through literally (e.g. a JSON argument of a command).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+PIPE = "pipe:"
+NAME = "{name}"
+READ_BUFFER = 1 << 20
+"""Bytes read ahead from a shard file or command: large reads suit network filesystems and pipes."""
+STDERR_TAIL = 2000
+"""Bytes of a failed command's stderr (its end) quoted in its error."""
+
+_BRACE_RANGE = re.compile(r"\{[^{}]*(\.\.|,)[^{}]*\}")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class CommandFailed(OSError):
+    """A ``pipe:`` command could not start or exited with a non-zero status (a shard read error)."""
+
+
+def check_url_template(template: str) -> str:
+    """``template`` if it is a usable ``shard_url``; otherwise a ValueError saying what to write instead."""
+    if not isinstance(template, str) or NAME not in template:
+        advice = (
+            " Shard names come from index.json, so write the place once instead of a brace range, "
+            "e.g. 'pipe:aws s3 cp s3://bucket/vox/{name} -' instead of "
+            "'s3://bucket/vox/speech_au-train-{000000..000009}.tar'."
+            if isinstance(template, str) and _BRACE_RANGE.search(template)
+            else ""
+        )
+        raise ValueError(
+            f"shard_url={template!r} has no {NAME} placeholder for the shard's file name "
+            f"(e.g. '/scratch/vox/{NAME}' or 'pipe:cat /mnt/lustre/vox/{NAME}').{advice}"
+        )
+    if template.startswith(PIPE):
+        try:
+            shlex.split(template[len(PIPE) :])
+        except ValueError as error:
+            raise ValueError(f"shard_url={template!r}: the command cannot be split into arguments: {error}") from error
+    elif _SCHEME.match(template):
+        raise ValueError(
+            f"shard_url={template!r}: only plain paths and 'pipe:' commands are read; for object storage use a "
+            f"command that writes the shard to stdout, e.g. 'pipe:aws s3 cp s3://bucket/vox/{NAME} -'"
+        )
+    return template
+
+
+def shard_url(template: str | None, root: str | Path, name: str) -> str:
+    """Where shard ``name`` is read from: ``root/name`` without a template, else the template filled in.
+
+    In a ``pipe:`` command the name is shell-quoted (a no-op for the names recipes write), so it
+    stays one argument.
+    """
+    if template is None:
+        return str(Path(root) / name)
+    return template.replace(NAME, shlex.quote(name) if template.startswith(PIPE) else name)
+
+
+@contextmanager
+def open_shard(url: str) -> Iterator[BinaryIO]:
+    """A readable binary stream of the shard at ``url`` (a path, or ``pipe:COMMAND``)."""
+    if url.startswith(PIPE):
+        with command_output(url[len(PIPE) :]) as stream:
+            yield stream
+    else:
+        with open(url, "rb", buffering=READ_BUFFER) as stream:
+            yield stream
+
+
+@contextmanager
+def command_output(command: str) -> Iterator[BinaryIO]:
+    """The standard output of ``command`` (run without a shell) as a stream; its exit status is checked.
+
+    - The reader finishes: the rest of the output is drained, then a non-zero exit raises :class:`CommandFailed`.
+    - The reader fails (e.g. a tar error): if the output had ended and the command failed, the
+      command's failure is raised (chained to the reader's error), since it is the cause; if the
+      output had not ended, the bytes themselves were bad: the command is killed, the error re-raised.
+    - The reader stops early (a closed generator, an interrupt): the command is killed, nothing more.
+    """
+    arguments = shlex.split(command)
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            process = subprocess.Popen(
+                arguments, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, bufsize=READ_BUFFER
+            )
+        except OSError as error:
+            raise CommandFailed(f"command `{command}` could not start: {error}") from error
+        try:
+            yield process.stdout
+        except Exception as error:
+            if process.stdout.read(1):
+                raise
+            _check_exit(process, command, stderr, cause=error)
+            raise
+        else:
+            while process.stdout.read(READ_BUFFER):
+                pass
+            _check_exit(process, command, stderr)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            process.stdout.close()
+
+
+def _check_exit(process: subprocess.Popen, command: str, stderr: BinaryIO, cause: Exception | None = None) -> None:
+    """Raise :class:`CommandFailed` (with the end of its stderr) if ``process`` exits with a non-zero status."""
+    status = process.wait()
+    if status == 0:
+        return
+    size = stderr.seek(0, 2)
+    stderr.seek(max(size - STDERR_TAIL, 0))
+    tail = stderr.read().decode("utf-8", "replace").strip()
+    raise CommandFailed(f"command `{command}` exited with status {status}: {tail or '(no stderr)'}") from cause

@@ -1,0 +1,124 @@
+"""``cause-pl animate`` as a user runs it (subprocess), on the quick demo's checkpoints."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import soundfile
+from PIL import Image
+
+from cause_pl.media.mp4 import video_frame_count
+from cause_pl.openface.reader import read_openface_csv
+from tests.builders.media import write_m4a
+from tests.builders.mp4_probe import decode_mp4
+from tests.cli.test_main import ROOT
+
+
+def _animate(*args) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "cause_pl.cli.main", "animate", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def test_animate_m4a_speech_and_a_non_square_rgba_face(quick_demo, tmp_path):
+    files = quick_demo.files
+    wave, rate = soundfile.read(files["speech"], dtype="float32")
+    audio = write_m4a(tmp_path / "speech.m4a", wave[:, None], rate)
+    face = Image.open(files["face"]).convert("RGBA").resize((90, 60))
+    face.save(tmp_path / "face.png")
+    out = tmp_path / "out" / "talking.mp4"
+    result = _animate(
+        "--audio",
+        audio,
+        "--face",
+        tmp_path / "face.png",
+        "--cause-ckpt",
+        files["cause_checkpoint"],
+        "--ganimation-ckpt",
+        files["ganimation_checkpoint"],
+        "--out",
+        out,
+        "--au-csv",
+        tmp_path / "aus.csv",
+        "--strip",
+        tmp_path / "strip.png",
+        "--au-scale",
+        "1.5",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "frames/s" in result.stderr and "frame/s" in result.stderr  # summary line and progress bar
+    video = decode_mp4(out)
+    expected_frames = video_frame_count(len(wave), rate, 25)
+    assert abs(len(video.frames) - expected_frames) <= 1  # the m4a decodes to the same length +- AAC rounding
+    assert abs(video.audio_seconds - len(wave) / rate) <= 1 / 25
+    track = read_openface_csv(tmp_path / "aus.csv")
+    assert len(track) == len(video.frames) and track.valid.all()
+    assert track.aus.min() >= 0 and track.aus.max() <= 5
+    strip = Image.open(tmp_path / "strip.png")
+    assert strip.height == video.frames.shape[1] and strip.width > 7 * strip.height
+
+
+def test_animate_errors_are_clear(quick_demo, tmp_path):
+    files = quick_demo.files
+    (tmp_path / "face.txt").write_text("not an image")
+    (tmp_path / "speech.wav").write_bytes(b"RIFF garbage")
+    common = ["--out", tmp_path / "x.mp4"]
+    cases = [
+        (
+            [
+                "--audio",
+                files["speech"],
+                "--face",
+                tmp_path / "face.txt",
+                "--cause-ckpt",
+                files["cause_checkpoint"],
+                "--ganimation-ckpt",
+                files["ganimation_checkpoint"],
+            ],
+            "not a readable image",
+        ),
+        (
+            [
+                "--audio",
+                tmp_path / "speech.wav",
+                "--face",
+                files["face"],
+                "--cause-ckpt",
+                files["cause_checkpoint"],
+                "--ganimation-ckpt",
+                files["ganimation_checkpoint"],
+            ],
+            "speech.wav",
+        ),
+        (
+            [
+                "--audio",
+                files["speech"],
+                "--face",
+                files["face"],
+                "--cause-ckpt",
+                files["ganimation_checkpoint"],
+                "--ganimation-ckpt",
+                files["cause_checkpoint"],
+            ],
+            "expected a CAUSERegressor checkpoint",
+        ),
+        (
+            [
+                "--audio",
+                tmp_path / "missing.wav",
+                "--face",
+                files["face"],
+                "--cause-ckpt",
+                files["cause_checkpoint"],
+                "--ganimation-ckpt",
+                files["ganimation_checkpoint"],
+            ],
+            "file not found",
+        ),
+    ]
+    for args, message in cases:
+        result = _animate(*args, *common)
+        assert result.returncode != 0 and message in result.stderr, (args, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.mp4").exists()

@@ -1,0 +1,120 @@
+"""data_recipes/celeba.py on a small CelebA-shaped folder of real JPEGs and FaceLandmarkImg CSVs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cause_pl.au import NUM_AUS
+from tests.builders.openface_csv import write_image_csv
+from tests.recipes.util import read_rejected, read_split, run_recipe
+
+WIDTH, HEIGHT = 178, 218  # img_align_celeba size
+
+
+def face_photo(seed: int) -> Image.Image:
+    """A CelebA-sized photo: grey background with a bright square 'face' at a known place."""
+    rng = np.random.default_rng(seed)
+    pixels = np.full((HEIGHT, WIDTH, 3), 40, dtype=np.uint8)
+    pixels[70:150, 50:130] = rng.integers(150, 255, size=3)
+    return Image.fromarray(pixels)
+
+
+def landmarks_around(left: int, top: int, right: int, bottom: int) -> np.ndarray:
+    """68 points spread over the box (a stand-in for a real landmark fit)."""
+    angles = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    cx, cy, rx, ry = (left + right) / 2, (top + bottom) / 2, (right - left) / 2, (bottom - top) / 2
+    return np.stack([cx + rx * np.cos(angles), cy + ry * np.sin(angles)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def celeba(tmp_path_factory):
+    root = tmp_path_factory.mktemp("celeba")
+    images, openface = root / "img_align_celeba", root / "openface"
+    images.mkdir()
+    openface.mkdir()
+    partition = []
+    aus = {}
+    for number in range(1, 13):
+        name = f"{number:06d}.jpg"
+        face_photo(number).save(images / name, quality=95)
+        aus[name] = np.round(np.random.default_rng(number).uniform(0, 5, NUM_AUS), 2)
+        split = "0" if number <= 8 else ("1" if number <= 10 else "2")
+        partition.append(f"{name} {split}")
+        style = "comma" if number % 2 else "comma_space"
+        if number == 3:  # two faces, one row each: the tie goes to the more confident face
+            write_image_csv(
+                openface / "000003.csv", [(aus[name] * 0 + 1, 0.8, None), (aus[name], 0.95, None)], style=style
+            )
+        elif number == 4:  # low confidence
+            write_image_csv(openface / "000004.csv", [(aus[name], 0.3, None)], style=style)
+        elif number == 5:  # no CSV at all
+            pass
+        elif number == 6:  # not an image
+            (images / name).write_bytes(b"this is not a jpeg")
+            write_image_csv(openface / "000006.csv", [(aus[name], 0.95, None)], style=style)
+        else:
+            write_image_csv(
+                openface / f"{number:06d}.csv", [(aus[name], 0.97, landmarks_around(50, 70, 130, 150))], style=style
+            )
+    (root / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
+    out = root / "shards"
+    run_recipe(
+        "celeba",
+        "--images",
+        images,
+        "--partition",
+        root / "list_eval_partition.txt",
+        "--openface",
+        openface,
+        "--out",
+        out,
+        "--size",
+        "64",
+        "--shard-size",
+        "3",
+        "--workers",
+        "2",
+    )
+    return out, aus
+
+
+def test_splits_counts_and_samples(celeba):
+    out, aus = celeba
+    index = json.loads((out / "index.json").read_text())
+    assert {split: info["samples"] for split, info in index["splits"].items()} == {"train": 5, "val": 2, "test": 2}
+    assert index["kind"] == "faces" and index["extra"]["image_size"] == 64
+    samples = {s["__key__"]: s for split in ("train", "val", "test") for s in read_split(out, split)}
+    assert "celeba_000001" in samples
+    for key, sample in samples.items():
+        image = sample["jpg"]
+        assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+        assert sample["au.npy"].dtype == np.float32 and sample["au.npy"].shape == (NUM_AUS,)
+        name = sample["json"]["image"]
+        assert np.allclose(sample["au.npy"], aus[name], atol=1e-6), key
+
+
+def test_landmark_crop_centres_the_face(celeba):
+    out, _ = celeba
+    sample = next(s for s in read_split(out, "train") if s["__key__"] == "celeba_000001")
+    brightness = sample["jpg"].astype(float).mean(axis=2)
+    bright = np.argwhere(brightness > 120)
+    centre = bright.mean(axis=0)
+    # the crop's side is 1.6 x the landmarks' extent: the 80 px face becomes a 40 px square of 64,
+    # centred horizontally and pushed down by the forehead margin (0.1 x extent)
+    assert abs(len(bright) - 40 * 40) < 2 * 40
+    assert abs(centre[1] - 31.5) < 1.5 and abs(centre[0] - (31.5 + 0.1 * 40)) < 1.5
+
+
+def test_two_faces_pick_and_rejections(celeba):
+    out, aus = celeba
+    sample = next(s for s in read_split(out, "train") if s["__key__"] == "celeba_000003")
+    assert np.allclose(sample["au.npy"], aus["000003.jpg"], atol=1e-6)
+    reasons = {r["item"].rsplit("/", 1)[-1]: r["reason"] for r in read_rejected(out)}
+    assert set(reasons) == {"000004.jpg", "000005.jpg", "000006.jpg"}
+    assert reasons["000004.jpg"].startswith("no confident face")
+    assert reasons["000005.jpg"].startswith("no OpenFace CSV")
+    assert reasons["000006.jpg"].startswith("unreadable image")
