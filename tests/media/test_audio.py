@@ -144,14 +144,14 @@ def test_very_short_file_loads(tmp_path, rate, samples, expected):
 
 def test_file_without_samples_is_rejected_as_empty(tmp_path):
     path = media.write_wav(tmp_path / "no_samples.wav", np.zeros((0, 1), np.float32), TARGET_RATE)
-    with pytest.raises(AudioError, match="no_samples.wav.*empty"):
+    with pytest.raises(AudioError, match=r"no_samples\.wav.*empty"):
         load_audio(path)
 
 
 def test_zero_byte_file_is_rejected_as_empty(tmp_path):
     path = tmp_path / "zero.m4a"
     path.write_bytes(b"")
-    with pytest.raises(AudioError, match="zero.m4a.*empty"):
+    with pytest.raises(AudioError, match=r"zero\.m4a.*empty"):
         load_audio(path)
 
 
@@ -169,12 +169,12 @@ def test_garbage_bytes_are_rejected_naming_the_file(tmp_path, name):
 def test_video_without_audio_stream_is_rejected(tmp_path):
     frames = np.zeros((5, 16, 16, 3), dtype=np.uint8)
     path = media.write_mp4(tmp_path / "silent_film.mp4", frames, fps=FPS)
-    with pytest.raises(AudioError, match="silent_film.mp4.*no audio stream"):
+    with pytest.raises(AudioError, match=r"silent_film\.mp4.*no audio stream"):
         load_audio(path)
 
 
 def test_missing_file_is_an_audio_error(tmp_path):
-    with pytest.raises(AudioError, match="nowhere.wav.*no such file"):
+    with pytest.raises(AudioError, match=r"nowhere\.wav.*no such file"):
         load_audio(tmp_path / "nowhere.wav")
 
 
@@ -228,7 +228,7 @@ def test_configs_that_differ_have_different_dicts():
 
 
 def test_from_dict_rejects_unknown_keys():
-    with pytest.raises(ValueError, match="unknown MelConfig keys.*n_melz"):
+    with pytest.raises(ValueError, match=r"unknown MelConfig keys.*n_melz"):
         MelConfig.from_dict({**MelConfig().to_dict(), "n_melz": 80})
 
 
@@ -243,7 +243,7 @@ def test_from_dict_fills_missing_fields_with_defaults():
 
 # --- MelFrontend ------------------------------------------------------------------------------
 
-# Centred frames every 640 samples: 1 + samples // 640 (DESIGN.md section 3).
+# Centred frames every 640 samples: 1 + samples // 640 (docs/design.md, "Frames and time").
 FRAME_COUNTS = [(1, 1), (639, 1), (640, 2), (641, 2), (1280, 3), (16000, 26), (16001, 26)]
 
 

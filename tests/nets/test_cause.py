@@ -13,7 +13,7 @@ from cause_pl.nets.cause import CAUSE_NETS, CauseCNN, CauseDCNN, CauseMLP, Cause
 NAMES = sorted(CAUSE_NETS)
 BOUNDED = [name for name in NAMES if CAUSE_NETS[name]().receptive_field is not None]
 DESIGN_PARAM_COUNTS = {"mlp": 44_000, "rnn": 410_000, "cnn": 208_000, "dcnn": 208_000}
-"""Reference sizes from DESIGN.md section 7 (weight norm's gains included)."""
+"""Reference sizes from docs/design.md, "CAUSE nets" (weight norm's gains included)."""
 
 
 def eval_net(name: str, **kwargs: int | float) -> nn.Module:
@@ -73,7 +73,7 @@ def test_registry_builds_by_name_and_lists_valid_names() -> None:
         assert type(build_cause_net(name)) is net_class
     assert type(build_cause_net(" DCNN ")) is CauseDCNN
     assert build_cause_net("cnn", out_dim=3).out_dim == 3
-    with pytest.raises(ValueError, match="'tcn'.*mlp, rnn, cnn, dcnn"):
+    with pytest.raises(ValueError, match=r"'tcn'.*mlp, rnn, cnn, dcnn"):
         build_cause_net("tcn")
 
 

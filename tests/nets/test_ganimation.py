@@ -8,7 +8,7 @@ import torch
 from cause_pl.au import NUM_AUS
 from cause_pl.nets.ganimation import GANimationCritic, GANimationGenerator, GeneratorOutput
 
-# Parameter counts of the official GANimation model at 128 px and 17 AUs (DESIGN.md section 6).
+# Parameter counts of the official GANimation model at 128 px and 17 AUs (docs/design.md, "GANimation").
 OFFICIAL_GENERATOR_PARAMS = 8.47e6
 OFFICIAL_CRITIC_PARAMS = 44.9e6
 

@@ -7,7 +7,7 @@ Every batch is a dict (the GANimation model relies on exactly this):
 - ``target_au``: float32 ``(B, 17)``, the AUs the generator should give the image, on the same scale;
 - ``keys``: list of the image keys.
 
-Training targets (GANimation, DESIGN.md section 6) are the AUs of *another* training image plus
+Training targets (docs/design.md, "GANimation") are the AUs of *another* training image plus
 U(-``target_noise``, ``target_noise``) noise, drawn from the batch itself: the batch's images are put
 in a random order and each takes the AUs of the next one in that order, cyclically. That is a random
 permutation without fixed points (a derangement; a single cycle), so no image is asked to keep its

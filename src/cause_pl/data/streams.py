@@ -1,12 +1,12 @@
-"""WebDataset plumbing shared by the data modules: shard splitting, the two streams, collation, read errors.
+"""The two sample streams under every data module: shard splitting by rank and worker, training and evaluation.
 
 Nothing here knows what a sample holds: a data module supplies ``decode`` (raw tar sample -> arrays),
 optionally ``augment`` (training only) and ``collate`` (list of samples -> batch).
 
-Why not ``wds.WebDataset(..., nodesplitter=wds.split_by_node)`` (DESIGN.md section 4): that reads the
-rank from ``torch.distributed`` inside DataLoader workers, which is wrong under spawn/forkserver
-workers (every rank silently reads every shard). Here the rank and world size are passed in
-explicitly, and only the worker split uses ``torch.utils.data.get_worker_info()``.
+Why not ``wds.WebDataset(..., nodesplitter=wds.split_by_node)`` (docs/design.md, "Distributed data
+loading"): that reads the rank from ``torch.distributed`` inside DataLoader workers, which is wrong
+under spawn/forkserver workers (every rank silently reads every shard). Here the rank and world size
+are passed in explicitly, and only the worker split uses ``torch.utils.data.get_worker_info()``.
 
 Batches are made inside the workers and the DataLoader runs with ``batch_size=None``, so a stream's
 ``len()`` is the loader's ``len()``, which Lightning uses for the progress bar.
@@ -49,7 +49,7 @@ def split_shards(urls: Sequence[str], rank: int, world_size: int) -> list[str]:
     if len(urls) < world_size:
         raise ShardError(
             f"{len(urls)} shard(s) cannot be split over {world_size} ranks (each rank needs at least one); "
-            "re-shard the data with a smaller --shard-size or use fewer ranks"
+            "re-shard the data with a smaller --shard_size or use fewer ranks"
         )
     return list(urls[rank::world_size])
 
@@ -190,7 +190,7 @@ class EvalStream(_Stream):
             raise ShardError(
                 f"{name}: {len(urls)} shard(s) cannot be shared by {world_size} rank(s) x {max(num_workers, 1)} "
                 f"DataLoader worker(s): evaluation reads every sample exactly once, so each of the {readers} "
-                "readers needs at least one shard. Re-shard the data with a smaller --shard-size, or use "
+                "readers needs at least one shard. Re-shard the data with a smaller --shard_size, or use "
                 f"fewer workers (num_workers <= {max(len(urls) // world_size, 0)})"
             )
         super().__init__(

@@ -1,7 +1,7 @@
-"""Audio decoding and the log-mel frontend: the one feature extractor of every stage.
+"""The log-mel frontend: the one feature extractor of every stage (recipes, training, inference).
 
-``load_audio`` turns any audio or video file into a mono float32 waveform at the frontend's sample
-rate; ``MelFrontend`` turns waveforms into log-mel frames at 25 fps (DESIGN.md section 3): frame
+:func:`cause_pl.media.audio.load_audio` decodes any audio or video file at the frontend's sample
+rate; ``MelFrontend`` turns waveforms into log-mel frames at 25 fps (docs/design.md, "Frames and time"): frame
 ``i`` is centred on sample ``i * hop`` (time ``i / fps``), so ``num_samples`` samples give
 ``1 + num_samples // hop`` frames and frame ``i`` pairs with OpenFace row ``i + 1``.
 ``MelConfig.to_dict`` is what shard indexes and checkpoints store, so a model and a dataset built

@@ -7,7 +7,7 @@ on ``,`` and stripped (``openface_table``, which converts only the columns used 
 columns (gaze, pose, landmarks, AU presence) may appear anywhere; the 17 intensity columns are
 found by name and returned in ``AU_COLUMNS`` order.
 
-The frame pairing contract (DESIGN.md section 3): mel frame ``i`` pairs with OpenFace ``frame = i + 1``.
+The frame pairing contract (docs/design.md, "Frames and time"): mel frame ``i`` pairs with OpenFace ``frame = i + 1``.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _face_rows(table: Table, columns: Sequence[str], face_id: int | None) -> _Fa
     ids = _integers(table.path, names[0], values[:, 0], lines)
     chosen = _choose_face(table.path, ids, values[:, 1], face_id)
     selected = ids == chosen
-    return _FaceRows(chosen, dict(zip(names[1:], values[selected, 1:].T)), lines[selected])
+    return _FaceRows(chosen, dict(zip(names[1:], values[selected, 1:].T, strict=True)), lines[selected])
 
 
 def read_openface_csv(path: str | Path, face_id: int | None = None, min_confidence: float = 0.7) -> OpenFaceTrack:

@@ -1,7 +1,7 @@
 """The ``index.json`` manifest beside a dataset's shards: splits, sample counts, frontend, statistics.
 
 :class:`DatasetIndex` reads and checks it; :class:`FeatureStats` accumulates the per-band mel
-mean/std and per-AU mean over the training split while shards are written (docs/design.md).
+mean/std and per-AU mean over the training split while shards are written (docs/design.md, "index.json").
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class FeatureStats:
             source = self if other.mel_sum is None else other
             merged.mel_sum, merged.mel_sq_sum = source.mel_sum, source.mel_sq_sum
         else:
+            assert self.mel_sq_sum is not None and other.mel_sq_sum is not None, "set together with mel_sum"
             merged.mel_sum = self.mel_sum + other.mel_sum
             merged.mel_sq_sum = self.mel_sq_sum + other.mel_sq_sum
         return merged
@@ -73,7 +74,7 @@ class FeatureStats:
             mel_sum=as_array(data["mel_sum"]),
             mel_sq_sum=as_array(data["mel_sq_sum"]),
             mel_frames=int(data["mel_frames"]),
-            au_sum=as_array(data["au_sum"]),
+            au_sum=np.asarray(data["au_sum"], dtype=np.float64),
             au_frames=int(data["au_frames"]),
         )
 
@@ -83,7 +84,7 @@ class FeatureStats:
             "au_frames": self.au_frames,
             "au_mean": (self.au_sum / max(self.au_frames, 1)).tolist(),
         }
-        if self.mel_sum is not None and self.mel_frames:
+        if self.mel_sum is not None and self.mel_sq_sum is not None and self.mel_frames:
             mean = self.mel_sum / self.mel_frames
             var = np.maximum(self.mel_sq_sum / self.mel_frames - np.square(mean), 0.0)
             summary.update(mel_frames=self.mel_frames, mel_mean=mean.tolist(), mel_std=np.sqrt(var).tolist())

@@ -1,4 +1,6 @@
-"""Shard schema (DESIGN.md section 3): sample encoding, atomic shard files, the index.json manifest.
+"""Shard schema (docs/design.md, "Shards"): sample encoding and atomic shard files.
+
+The ``index.json`` manifest beside the shards is :mod:`cause_pl.shards.index`.
 
 Two kinds of shards exist. ``speech_au``: one utterance per sample with ``mel.npy`` (frames, n_mels)
 float16, ``au.npy`` (frames, 17) float16 on the 0..5 scale, ``valid.npy`` (frames,) bool and a
