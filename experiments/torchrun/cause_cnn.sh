@@ -14,7 +14,9 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SHARDS=${CAUSE_PL_SHARDS:-/shared/datasets/cause-pl/voxceleb2}  # EDIT: index.json + speech_au-*.tar
-CONFIG=${CAUSE_PL_CONFIG:-$REPO/experiments/cause/cnn.yaml}
+CONFIGS=${CAUSE_PL_CONFIGS:-"$REPO/experiments/cause/voxceleb2.yaml $REPO/experiments/cause/cnn.yaml"}  # base + architecture overlay
+CONFIG_ARGS=()
+for config in $CONFIGS; do CONFIG_ARGS+=(--config "$config"); done
 VENV=${CAUSE_PL_VENV:-$REPO/.venv}  # the environment with cause-pl installed, if not already active
 if [[ -d $VENV/bin ]]; then export PATH="$VENV/bin:$PATH"; fi
 
@@ -29,7 +31,7 @@ RDZV_ID=${RDZV_ID:-cause-cnn}
 
 exec torchrun --nnodes="$NNODES" --nproc-per-node="$NPROC_PER_NODE" \
     --rdzv-backend=c10d --rdzv-endpoint="$RDZV_ENDPOINT" --rdzv-id="$RDZV_ID" \
-    -m cause_pl.cli.main fit --config "$CONFIG" \
+    -m cause_pl.cli.main fit "${CONFIG_ARGS[@]}" \
     --data.init_args.root="$SHARDS" \
     --trainer.num_nodes="$NNODES" \
     --trainer.devices="$NPROC_PER_NODE" \

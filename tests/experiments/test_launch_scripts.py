@@ -21,9 +21,9 @@ import yaml
 from cause_pl.synthetic.corpus import SyntheticCorpusSpec, write_speech_corpus
 from tests.cli.test_main import ROOT
 
-SBATCH_SCRIPTS = {  # script -> (config it trains, DDP strategy it must use)
-    "cause_cnn.sbatch": ("experiments/cause/cnn.yaml", "ddp"),
-    "ganimation_celeba128.sbatch": ("experiments/ganimation/celeba128.yaml", "ddp_find_unused_parameters_true"),
+SBATCH_SCRIPTS = {  # script -> (configs it trains, in order; DDP strategy it must use)
+    "cause_cnn.sbatch": (("experiments/cause/voxceleb2.yaml", "experiments/cause/cnn.yaml"), "ddp"),
+    "ganimation_celeba128.sbatch": (("experiments/ganimation/celeba128.yaml",), "ddp_find_unused_parameters_true"),
 }
 TORCHRUN_SCRIPT = ROOT / "experiments" / "torchrun" / "cause_cnn.sh"
 ALL_SCRIPTS = [ROOT / "experiments" / "slurm" / name for name in SBATCH_SCRIPTS] + [TORCHRUN_SCRIPT]
@@ -63,7 +63,7 @@ def run_sbatch_body(script: Path, bin_dir: Path, env: dict[str, str], *args: str
 @pytest.mark.parametrize("name", SBATCH_SCRIPTS)
 def test_sbatch_launches_one_ddp_task_per_gpu(name: str, fake_srun):
     script = ROOT / "experiments" / "slurm" / name
-    config, strategy = SBATCH_SCRIPTS[name]
+    configs, strategy = SBATCH_SCRIPTS[name]
     directives = sbatch_directives(script)
     assert int(directives["nodes"]) >= 1
     assert directives["ntasks-per-node"] == directives["gpus-per-node"], "one task per GPU"
@@ -73,7 +73,8 @@ def test_sbatch_launches_one_ddp_task_per_gpu(name: str, fake_srun):
     result = run_sbatch_body(script, bin_dir, slurm, "--trainer.max_epochs=7")
     assert result.returncode == 0, result.stderr
     argv = record.read_text().split("\0")[:-1]
-    assert argv[:4] == ["cause-pl", "fit", "--config", config]
+    config_args = [arg for config in configs for arg in ("--config", config)]
+    assert argv[: 2 + len(config_args)] == ["cause-pl", "fit", *config_args]
     assert {
         "--trainer.num_nodes=3",
         "--trainer.devices=2",
