@@ -32,7 +32,7 @@ from tests.builders.media import tone, write_m4a  # noqa: E402
 from tests.builders.openface_csv import CsvTable, video_table  # noqa: E402
 
 from cause_pl.au import NUM_AUS  # noqa: E402
-from cause_pl.features.mel import MelConfig
+from cause_pl.features.mel import MelConfig  # noqa: E402
 from cause_pl.media.audio import load_audio  # noqa: E402
 from cause_pl.openface.reader import align_to_frames, read_openface_csv  # noqa: E402
 from cause_pl.shards.encode import encode_speech, log_mel  # noqa: E402
@@ -52,7 +52,7 @@ OPENFACE_EXTRA_COLUMNS: tuple[str, ...] = (
 )
 """Columns OpenFace 2.2 FeatureExtraction writes beyond tests/builders' (eye and 3-D landmarks, shape
 parameters): with them a CSV has OpenFace's full 714 columns, so parsing costs what it costs on real data."""
-RECIPE_SETTINGS = argparse.Namespace(min_frames=25, min_valid=0.5, min_confidence=0.7)
+RECIPE_SETTINGS = voxceleb2.Thresholds()
 """data_recipes/voxceleb2.py's defaults for the flags ``process`` reads."""
 COLUMNS = ("stage", "seconds", "audio s/s", "vs decode")
 
@@ -90,7 +90,7 @@ def with_all_openface_columns(table: CsvTable, rng: np.random.Generator) -> CsvT
     at = table.header.index("AU01_r")
     return CsvTable(
         [*table.header[:at], *OPENFACE_EXTRA_COLUMNS, *table.header[at:]],
-        [[*row[:at], *cells, *row[at:]] for row, cells in zip(table.rows, extra)],
+        [[*row[:at], *cells, *row[at:]] for row, cells in zip(table.rows, extra, strict=True)],
     )
 
 
@@ -99,7 +99,7 @@ def stage_runners(items: list[voxceleb2.Utterance], config: MelConfig) -> dict[s
     waves = [load_audio(item.media, config.sample_rate) for item in items]
     mels = [log_mel(wave, config) for wave in waves]
     tracks = [read_openface_csv(item.csv, min_confidence=RECIPE_SETTINGS.min_confidence) for item in items]
-    aligned = [align_to_frames(track, len(mel)) for track, mel in zip(tracks, mels)]
+    aligned = [align_to_frames(track, len(mel)) for track, mel in zip(tracks, mels, strict=True)]
     meta = {"speaker": "id", "video": "v", "utterance": "u", "fps": config.fps, "sample_rate": config.sample_rate}
     return {
         "decode + resample (load_audio)": lambda: [load_audio(item.media, config.sample_rate) for item in items],
@@ -107,9 +107,10 @@ def stage_runners(items: list[voxceleb2.Utterance], config: MelConfig) -> dict[s
         "OpenFace CSV": lambda: [
             read_openface_csv(item.csv, min_confidence=RECIPE_SETTINGS.min_confidence) for item in items
         ],
-        "alignment": lambda: [align_to_frames(track, len(mel)) for track, mel in zip(tracks, mels)],
+        "alignment": lambda: [align_to_frames(track, len(mel)) for track, mel in zip(tracks, mels, strict=True)],
         "encoding": lambda: [
-            encode_speech(item.key, mel, au, valid, meta) for item, mel, (au, valid) in zip(items, mels, aligned)
+            encode_speech(item.key, mel, au, valid, meta)
+            for item, mel, (au, valid) in zip(items, mels, aligned, strict=True)
         ],
     }
 

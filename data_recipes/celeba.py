@@ -1,13 +1,8 @@
-"""CelebA images + OpenFace FaceLandmarkImg CSVs -> faces shards (train / val / test as CelebA defines).
-
-Reads list_eval_partition.txt (``<image> <0|1|2>``: train, val, test; the paper trains on the
-162,770 train images) and one ``<image stem>.csv`` per image. Each face is cropped to a square
-around its 68 landmarks (or the image centre when the CSV has none) and resized to --size pixels.
-"""
+"""CelebA images + OpenFace FaceLandmarkImg CSVs -> faces shards (see ``celeba`` or ``--help``)."""
 
 from __future__ import annotations
 
-import argparse
+import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -15,9 +10,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from cause_pl.cli.command import run_as_command
 from cause_pl.openface.reader import landmarks_2d, read_openface_csv
 from cause_pl.openface.table import OpenFaceError
-from cause_pl.shards.encode import encode_face, recipe_parser
+from cause_pl.shards.encode import DEFAULT_WORKERS, encode_face
 from cause_pl.shards.schema import FACES
 from cause_pl.shards.writer import Processed, Rejected, plan_jobs, write_dataset
 
@@ -62,50 +58,70 @@ def square_crop_box(landmarks: np.ndarray | None, width: int, height: int) -> tu
     return left, top, left + round(side), top + round(side)
 
 
-def process(args: argparse.Namespace, item: FaceImage) -> Processed | Rejected:
+def process(size: int, min_confidence: float, item: FaceImage) -> Processed | Rejected:
     if not Path(item.csv).is_file():
         return Rejected(item.image, f"no OpenFace CSV at {item.csv}")
     try:
-        track = read_openface_csv(item.csv, min_confidence=args.min_confidence)
+        track = read_openface_csv(item.csv, min_confidence=min_confidence)
         landmarks = landmarks_2d(item.csv, face_id=track.face_id)
     except OpenFaceError as error:
         return Rejected(item.image, f"bad OpenFace CSV: {error}")
     if not track.valid[0]:
-        return Rejected(item.image, f"no confident face: confidence {track.confidence[0]:.2f} < {args.min_confidence}")
+        return Rejected(item.image, f"no confident face: confidence {track.confidence[0]:.2f} < {min_confidence}")
     try:
         with Image.open(item.image) as opened:
             image = opened.convert("RGB")
     except (OSError, UnidentifiedImageError) as error:
         return Rejected(item.image, f"unreadable image: {error}")
     box = square_crop_box(landmarks, *image.size)
-    face = image.crop(box).resize((args.size, args.size), Image.Resampling.LANCZOS)
+    face = image.crop(box).resize((size, size), Image.Resampling.LANCZOS)
     stem = Path(item.image).stem
     meta = {"image": Path(item.image).name, "face_id": track.face_id, "confidence": float(track.confidence[0])}
     return encode_face(f"celeba_{stem}", face, track.aus[0], meta)
 
 
-def main() -> None:
-    parser = recipe_parser(__doc__.splitlines()[0])
-    parser.add_argument("--images", required=True, type=Path, help="img_align_celeba/ folder")
-    parser.add_argument("--partition", required=True, type=Path, help="list_eval_partition.txt")
-    parser.add_argument("--openface", required=True, type=Path, help="folder of <image stem>.csv files")
-    parser.add_argument("--size", type=int, default=128, help="side of the square face crop in pixels")
-    parser.add_argument("--min-confidence", type=float, default=0.7)
-    args = parser.parse_args()
-    items = read_partition(args.partition, args.images, args.openface)
+def celeba(
+    *,
+    images: Path,
+    partition: Path,
+    openface: Path,
+    out: Path,
+    workers: int = DEFAULT_WORKERS,
+    shard_size: int = 1000,
+    size: int = 128,
+    min_confidence: float = 0.7,
+) -> int:
+    """CelebA images + OpenFace FaceLandmarkImg CSVs -> faces shards (train / val / test as CelebA defines).
+
+    Reads list_eval_partition.txt (``<image> <0|1|2>``: train, val, test; the paper trains on the
+    162,770 train images) and one ``<image stem>.csv`` per image. Each face is cropped to a square
+    around its 68 landmarks (or the image centre when the CSV has none) and resized to --size pixels.
+
+    Args:
+        images: img_align_celeba/ folder
+        partition: list_eval_partition.txt
+        openface: folder of <image stem>.csv files
+        out: output directory for shards, index.json and rejected.jsonl
+        workers: parallel processes
+        shard_size: faces per shard
+        size: side of the square face crop in pixels
+        min_confidence: OpenFace confidence below which a face is rejected
+    """
+    items = read_partition(partition, images, openface)
     index = write_dataset(
-        args.out,
+        out,
         FACES,
-        plan_jobs(FACES, {split: found for split, found in items.items() if found}, args.shard_size),
-        partial(process, args),
-        workers=args.workers,
-        settings={"image_size": args.size, "min_confidence": args.min_confidence},
+        plan_jobs(FACES, {split: found for split, found in items.items() if found}, shard_size),
+        partial(process, size, min_confidence),
+        workers=workers,
+        settings={"image_size": size, "min_confidence": min_confidence},
         desc="celeba",
     )
     for split in index.splits:
         print(f"{split}: {index.num_samples(split)} faces in {len(index.splits[split])} shards")
-    print(f"index: {index.root / 'index.json'}; rejected items: {Path(args.out) / 'rejected.jsonl'}")
+    print(f"index: {index.root / 'index.json'}; rejected items: {out / 'rejected.jsonl'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_as_command(celeba))

@@ -8,6 +8,7 @@ import sys
 import soundfile
 from PIL import Image
 
+from cause_pl.cli.main import main
 from cause_pl.media.mp4 import video_frame_count
 from cause_pl.openface.reader import read_openface_csv
 from tests.builders.media import write_m4a
@@ -32,17 +33,17 @@ def test_animate_m4a_speech_and_a_non_square_rgba_face(quick_demo, tmp_path):
         audio,
         "--face",
         tmp_path / "face.png",
-        "--cause-ckpt",
+        "--cause_ckpt",
         files["cause_checkpoint"],
-        "--ganimation-ckpt",
+        "--ganimation_ckpt",
         files["ganimation_checkpoint"],
         "--out",
         out,
-        "--au-csv",
+        "--au_csv",
         tmp_path / "aus.csv",
         "--strip",
         tmp_path / "strip.png",
-        "--au-scale",
+        "--au_scale",
         "1.5",
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -58,67 +59,34 @@ def test_animate_m4a_speech_and_a_non_square_rgba_face(quick_demo, tmp_path):
     assert strip.height == video.frames.shape[1] and strip.width > 7 * strip.height
 
 
-def test_animate_errors_are_clear(quick_demo, tmp_path):
+def test_animate_errors_are_clear(quick_demo, tmp_path, capsys):
+    """One line naming the problem, a non-zero exit and no output file (run in-process: an uncaught
+    exception, i.e. a traceback for the user, fails the test)."""
     files = quick_demo.files
     (tmp_path / "face.txt").write_text("not an image")
     (tmp_path / "speech.wav").write_bytes(b"RIFF garbage")
-    common = ["--out", tmp_path / "x.mp4"]
+    good = {
+        "--audio": files["speech"],
+        "--face": files["face"],
+        "--cause_ckpt": files["cause_checkpoint"],
+        "--ganimation_ckpt": files["ganimation_checkpoint"],
+        "--out": tmp_path / "x.mp4",
+    }
     cases = [
+        ({"--face": tmp_path / "face.txt"}, "not a readable image"),
+        ({"--audio": tmp_path / "speech.wav"}, "speech.wav"),
         (
-            [
-                "--audio",
-                files["speech"],
-                "--face",
-                tmp_path / "face.txt",
-                "--cause-ckpt",
-                files["cause_checkpoint"],
-                "--ganimation-ckpt",
-                files["ganimation_checkpoint"],
-            ],
-            "not a readable image",
-        ),
-        (
-            [
-                "--audio",
-                tmp_path / "speech.wav",
-                "--face",
-                files["face"],
-                "--cause-ckpt",
-                files["cause_checkpoint"],
-                "--ganimation-ckpt",
-                files["ganimation_checkpoint"],
-            ],
-            "speech.wav",
-        ),
-        (
-            [
-                "--audio",
-                files["speech"],
-                "--face",
-                files["face"],
-                "--cause-ckpt",
-                files["ganimation_checkpoint"],
-                "--ganimation-ckpt",
-                files["cause_checkpoint"],
-            ],
+            {"--cause_ckpt": files["ganimation_checkpoint"], "--ganimation_ckpt": files["cause_checkpoint"]},
             "expected a CAUSERegressor checkpoint",
         ),
-        (
-            [
-                "--audio",
-                tmp_path / "missing.wav",
-                "--face",
-                files["face"],
-                "--cause-ckpt",
-                files["cause_checkpoint"],
-                "--ganimation-ckpt",
-                files["ganimation_checkpoint"],
-            ],
-            "file not found",
-        ),
+        ({"--audio": tmp_path / "missing.wav"}, "file not found"),
     ]
-    for args, message in cases:
-        result = _animate(*args, *common)
-        assert result.returncode != 0 and message in result.stderr, (args, result.stderr[-2000:])
-        assert "Traceback" not in result.stderr
+    for change, message in cases:
+        argv = ["animate", *(str(item) for pair in {**good, **change}.items() for item in pair)]
+        try:
+            code = main(argv)
+        except SystemExit as exit_info:
+            code = exit_info.code
+        stderr = capsys.readouterr().err
+        assert code not in (0, None) and message in stderr, (change, stderr[-2000:])
     assert not (tmp_path / "x.mp4").exists()

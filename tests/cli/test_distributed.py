@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 def last_metrics(run: Path, key: str) -> dict[str, float]:
     """The last row of the run's metrics.csv that has ``key``."""
-    rows = [row for row in csv.DictReader(open(next(run.rglob("metrics.csv")))) if row.get(key)]
+    rows = [row for row in csv.DictReader(next(run.rglob("metrics.csv")).read_text().splitlines()) if row.get(key)]
     return {name: float(value) for name, value in rows[-1].items() if value}
 
 
@@ -36,14 +36,12 @@ def uneven_shards(tmp_path_factory) -> Path:
 def test_two_process_fit_and_validate_match_one_process(uneven_shards, tmp_path):
     ddp = ["--trainer.accelerator=cpu", "--trainer.strategy=ddp", "--trainer.devices=2"]
     started = time.monotonic()
-    cause_pl(
-        "fit", "--config", SYNTHETIC_CONFIG, *fit_overrides(uneven_shards, tmp_path / "fit", 10), *ddp, timeout=900
-    )
+    cause_pl("fit", *SYNTHETIC_CONFIG, *fit_overrides(uneven_shards, tmp_path / "fit", 10), *ddp, timeout=900)
     assert time.monotonic() - started < 900
     checkpoint = next((tmp_path / "fit").rglob("last.ckpt"))
     assert torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"] == 10
 
-    common = ["--config", SYNTHETIC_CONFIG, "--ckpt_path", checkpoint]
+    common = [*SYNTHETIC_CONFIG, "--ckpt_path", checkpoint]
     cause_pl("validate", *common, *fit_overrides(uneven_shards, tmp_path / "one", 1), "--trainer.devices=1")
     cause_pl("validate", *common, *fit_overrides(uneven_shards, tmp_path / "two", 1), *ddp, timeout=900)
     one, two = last_metrics(tmp_path / "one", "val/mae"), last_metrics(tmp_path / "two", "val/mae")
@@ -60,7 +58,7 @@ def test_killed_fit_resumes_to_the_same_step_count(uneven_shards, tmp_path):
         "--trainer.callbacks.save_last=true",
         f"--trainer.callbacks.dirpath={tmp_path / 'steps'}",
     ]
-    command = [sys.executable, "-m", "cause_pl.cli.main", "fit", "--config", str(SYNTHETIC_CONFIG), *overrides]
+    command = [sys.executable, "-m", "cause_pl.cli.main", "fit", *map(str, SYNTHETIC_CONFIG), *overrides]
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -74,7 +72,7 @@ def test_killed_fit_resumes_to_the_same_step_count(uneven_shards, tmp_path):
     process.wait()
     interrupted_at = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
     assert 0 < interrupted_at < steps
-    cause_pl("fit", "--config", SYNTHETIC_CONFIG, *overrides, "--ckpt_path", last)
+    cause_pl("fit", *SYNTHETIC_CONFIG, *overrides, "--ckpt_path", last)
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == steps
     resumed = last_metrics(tmp_path / "run", "val/mae")
     assert resumed["val/mae"] < resumed["val/zero/mae"]

@@ -17,7 +17,13 @@ from cause_pl.synthetic.speech import synth_utterance
 from tests.builders.media import write_wav
 
 ROOT = Path(__file__).resolve().parents[2]
-SYNTHETIC_CONFIG = ROOT / "experiments" / "cause" / "synthetic.yaml"
+SYNTHETIC_CONFIG = (
+    "--config",
+    ROOT / "experiments" / "cause" / "voxceleb2.yaml",
+    "--config",
+    ROOT / "experiments" / "cause" / "synthetic.yaml",
+)
+"""The synthetic CAUSE run: the VoxCeleb2 base config with the synthetic overlay."""
 
 
 def cause_pl(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -49,7 +55,7 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     shards = tmp / "speech_au"
     write_speech_corpus(shards, SyntheticCorpusSpec(speakers=6, utterances_per_speaker=8, shard_size=4, max_seconds=4))
-    cause_pl("fit", "--config", SYNTHETIC_CONFIG, *fit_overrides(shards, tmp / "run", 30))
+    cause_pl("fit", *SYNTHETIC_CONFIG, *fit_overrides(shards, tmp / "run", 30))
     checkpoints = sorted((tmp / "run").rglob("last.ckpt"))
     assert checkpoints, "fit wrote no last.ckpt"
     return shards, checkpoints[0], tmp
@@ -63,9 +69,9 @@ def test_usage_lists_commands():
 
 
 def test_fit_logs_metrics_with_baselines(trained):
-    _, checkpoint, tmp = trained
+    tmp = trained[2]
     metrics = next((tmp / "run").rglob("metrics.csv"))
-    rows = [row for row in csv.DictReader(open(metrics)) if row.get("val/mae")]
+    rows = [row for row in csv.DictReader(metrics.read_text().splitlines()) if row.get("val/mae")]
     assert rows and float(rows[-1]["val/zero/mae"]) > 0 and float(rows[-1]["val/mean/mae"]) > 0
     assert list((tmp / "run").rglob("au_report/*_val.md"))
 

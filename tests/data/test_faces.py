@@ -39,7 +39,7 @@ def reference(corpus) -> dict[str, dict[str, dict]]:
 
 
 def module(root: Path, **kwargs) -> FaceAUDataModule:
-    settings = dict(batch_size=BATCH, num_workers=0, shuffle_buffer=8, eval_batch_size=3)
+    settings = {"batch_size": BATCH, "num_workers": 0, "shuffle_buffer": 8, "eval_batch_size": 3}
     return FaceAUDataModule(str(root), **{**settings, **kwargs})
 
 
@@ -63,7 +63,7 @@ def test_eval_batches_hold_unflipped_images_their_aus_and_fixed_targets(corpus, 
     dm.setup("validate")
     first, second = list(dm.val_dataloader()), list(dm.val_dataloader())
     assert Counter(k for b in first for k in b["keys"]) == Counter(list(reference["val"]))
-    for batch, again in zip(first, second):
+    for batch, again in zip(first, second, strict=True):
         check_batch_format(batch)
         assert torch.equal(batch["target_au"], again["target_au"]), "eval targets change between passes"
         for row, key in enumerate(batch["keys"]):
@@ -170,7 +170,8 @@ def test_errors_name_the_problem(corpus, tmp_path):
 def test_cli_fits_ganimation_with_two_ddp_processes(corpus, tmp_path):
     out = tmp_path / "run"
     command = [
-        sys.executable, "-m", "cause_pl.cli.main", "fit", "--config", "experiments/ganimation/synthetic.yaml",
+        sys.executable, "-m", "cause_pl.cli.main", "fit",
+        "--config", "experiments/ganimation/celeba128.yaml", "--config", "experiments/ganimation/synthetic.yaml",
         f"--data.init_args.root={corpus}", "--data.init_args.image_size=32", "--data.init_args.batch_size=4",
         "--data.init_args.num_workers=0", "--data.init_args.train_samples_per_epoch=16",
         "--data.init_args.eval_batch_size=4",
@@ -202,9 +203,9 @@ def test_cli_fits_ganimation_with_two_ddp_processes(corpus, tmp_path):
             str(checkpoint),
             "--shards",
             str(corpus),
-            "--reader-steps",
+            "--reader_steps",
             "20",
-            "--batch-size",
+            "--batch_size",
             "4",
             "--out",
             str(scores_path),

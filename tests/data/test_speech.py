@@ -48,13 +48,13 @@ def reference(corpus) -> dict[str, dict[str, dict]]:
 
 
 def module(root: Path, **kwargs) -> SpeechAUDataModule:
-    settings = dict(batch_size=BATCH, crop_frames=CROP, num_workers=0, shuffle_buffer=8, eval_batch_size=3)
+    settings = {"batch_size": BATCH, "crop_frames": CROP, "num_workers": 0, "shuffle_buffer": 8, "eval_batch_size": 3}
     return SpeechAUDataModule(str(root), **{**settings, **kwargs})
 
 
 def stream_kwargs() -> dict:
     collate = partial(pad_collate, sequence_fields=SEQUENCE_FIELDS)
-    return dict(decode=partial(decode_utterance, n_mels=80), collate=collate)
+    return {"decode": partial(decode_utterance, n_mels=80), "collate": collate}
 
 
 def keys_of(batches) -> list[str]:
@@ -158,7 +158,7 @@ def test_epoch_length_rounds_down_to_whole_batches_per_rank_and_worker(corpus):
         assert dm.train_batches_per_epoch == expected
     dm = module(corpus, num_workers=2, train_samples_per_epoch=15)
     dm.distribute(0, 2)
-    with pytest.raises(ValueError, match="less than one batch of 4 to each of 2 rank.*2 worker"):
+    with pytest.raises(ValueError, match=r"less than one batch of 4 to each of 2 rank.*2 worker"):
         dm.train_dataloader()
 
 
@@ -260,7 +260,7 @@ def test_lightning_trainer_sees_exact_epochs_and_every_val_utterance(corpus, ref
 def test_too_few_shards_is_a_clear_error_for_eval_but_fine_for_training(corpus, reference):
     dm = module(corpus, num_workers=3)
     dm.distribute(0, 2)
-    expected = r"4 shard\(s\) cannot be shared by 2 rank\(s\) x 3 .*--shard-size.*num_workers <= 2"
+    expected = r"4 shard\(s\) cannot be shared by 2 rank\(s\) x 3 .*--shard_size.*num_workers <= 2"
     with pytest.raises(ShardError, match=expected):
         dm.val_dataloader()
     val_shards = dm.index.shard_paths("val")
@@ -322,7 +322,7 @@ def test_frontend_must_match_the_shards(corpus):
     message = str(error.value)
     assert "'n_mels': (64, 80)" in message and "'f_max': (7600.0, 8000.0)" in message
     assert "'n_mels': 64" in message and "'n_mels': 80" in message
-    with pytest.raises(ValueError, match="frontend=.*not a valid MelConfig.*unknown MelConfig keys"):
+    with pytest.raises(ValueError, match=r"frontend=.*not a valid MelConfig.*unknown MelConfig keys"):
         module(corpus, frontend={"hop": 3})
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from cause_pl.au import NUM_AUS
 from tests.builders.openface_csv import write_image_csv
-from tests.recipes.util import read_rejected, read_split, run_recipe
+from tests.recipes.util import read_rejected, read_split, run_recipe_from_config
 
 WIDTH, HEIGHT = 178, 218  # img_align_celeba size
 
@@ -62,8 +62,9 @@ def celeba(tmp_path_factory):
             )
     (root / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
     out = root / "shards"
-    run_recipe(
+    run_recipe_from_config(
         "celeba",
+        root,
         "--images",
         images,
         "--partition",
@@ -74,7 +75,7 @@ def celeba(tmp_path_factory):
         out,
         "--size",
         "64",
-        "--shard-size",
+        "--shard_size",
         "3",
         "--workers",
         "2",

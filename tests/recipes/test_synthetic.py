@@ -21,13 +21,13 @@ ARGS = (
     "40",
     "--identities",
     "10",
-    "--face-size",
+    "--face_size",
     "32",
-    "--shard-size",
+    "--shard_size",
     "4",
-    "--face-shard-size",
+    "--face_shard_size",
     "4",
-    "--max-seconds",
+    "--max_seconds",
     "3",
 )
 

@@ -15,7 +15,7 @@ import pytest
 from cause_pl.au import NUM_AUS, au_index
 from tests.builders.media import add_click, tone, write_m4a, write_mp4
 from tests.builders.openface_csv import write_video_csv
-from tests.recipes.util import read_rejected, read_split, recipe_command, run_recipe
+from tests.recipes.util import read_rejected, read_split, recipe_command, run_recipe, run_recipe_from_config
 
 SR = 16000
 FPS = 25
@@ -99,8 +99,9 @@ def voxceleb_tree(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def shards(voxceleb_tree, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("vox_shards")
-    run_recipe(
+    run_recipe_from_config(
         "voxceleb2",
+        voxceleb_tree,
         "--media",
         voxceleb_tree / "media",
         "--openface",
@@ -109,9 +110,9 @@ def shards(voxceleb_tree, tmp_path_factory) -> Path:
         out,
         "--workers",
         "2",
-        "--shard-size",
+        "--shard_size",
         "2",
-        "--val-speakers",
+        "--val_speakers",
         "2",
     )
     return out
@@ -177,9 +178,9 @@ def test_killed_run_resumes_to_identical_shards(voxceleb_tree, shards, tmp_path)
         voxceleb_tree / "openface",
         "--workers",
         "1",
-        "--shard-size",
+        "--shard_size",
         "1",
-        "--val-speakers",
+        "--val_speakers",
         "1",
     ]
     whole = tmp_path / "whole"

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from contextlib import redirect_stdout
+from functools import cache
 from pathlib import Path
 
+import pytest
 import webdataset as wds
+
+from cause_pl.cli.command import run_as_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +30,40 @@ def run_recipe(name: str, *args: str | Path, timeout: float = 300) -> subprocess
     result = subprocess.run(recipe_command(name, *args), capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"recipe {name} failed:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+@cache
+def recipe_function(name: str) -> Callable[..., int]:
+    """The function ``data_recipes/NAME.py`` runs, loaded into this process (for --help and --print_config)."""
+    spec = importlib.util.spec_from_file_location(f"data_recipes_{name}", ROOT / "data_recipes" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def recipe_output(name: str, *args: str | Path) -> tuple[int, str]:
+    """Exit code and stdout of a recipe run in this process: for arguments that exit before any work."""
+    stdout = io.StringIO()
+    with redirect_stdout(stdout), pytest.raises(SystemExit) as exited:
+        run_as_command(recipe_function(name), list(map(str, args)), prog=f"{name}.py")
+    return exited.value.code or 0, stdout.getvalue()
+
+
+def printed_config(name: str, *args: str | Path) -> str:
+    """The YAML a recipe's ``--print_config`` prints for ``args``."""
+    code, printed = recipe_output(name, *args, "--print_config")
+    assert code == 0
+    return printed
+
+
+def run_recipe_from_config(name: str, folder: Path, *args: str | Path) -> subprocess.CompletedProcess:
+    """Run a recipe from the config file ``--print_config`` prints for ``args``, as a user can."""
+    config = folder / f"{name}.yaml"
+    config.write_text(printed_config(name, *args))
+    assert printed_config(name, "--config", config) == config.read_text()
+    return run_recipe(name, "--config", config)
 
 
 def read_split(out: Path, split: str) -> list[dict]:

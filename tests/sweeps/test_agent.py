@@ -86,7 +86,7 @@ def test_random_draws_follow_their_distributions(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         ({"method": "bayes"}, "bayes"),
         ({"early_stopping": True}, "not keys of W&B's sweep schema"),
@@ -170,7 +170,7 @@ def test_agent_runs_each_draw_and_picks_the_best(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "online")  # the agent forces offline anyway
     out = tmp_path / "out"
-    assert sweep([str(path), "--out", str(out)]) == 1, "a failed run makes the sweep exit non-zero"
+    assert sweep(path, out=out) == 1, "a failed run makes the sweep exit non-zero"
     rows = read_summary(out)
     assert [(row["arch"], float(row["lr"])) for row in rows] == [
         ("a", 0.001),
@@ -216,7 +216,7 @@ def test_offline_sweep_of_real_fits(tmp_path, monkeypatch):
         "--trainer.enable_progress_bar=false",
         "--model.init_args.log_per_au=false",
     ]
-    assert sweep([str(path), "--out", str(out), "--", *overrides]) == 0
+    assert sweep(path, out=out, overrides=overrides) == 0
 
     rows = read_summary(out)
     assert {(row["model.init_args.arch"], float(row["model.init_args.lr"])) for row in rows} == {

@@ -2,61 +2,75 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
+from cause_pl.cli.command import UsageError
 from cause_pl.media.audio import AudioError
 from cause_pl.media.image import FaceImageError
 
 
-def animate(argv: Sequence[str]) -> int:
-    """Animate FACE (any image; centre-cropped to a square and resized to the generator's size) with
-    the speech in AUDIO (any audio or video file, any length) into an H.264 + AAC mp4 at 25 fps."""
+def animate(
+    *,
+    audio: Path,
+    face: Path,
+    cause_ckpt: Path,
+    ganimation_ckpt: Path,
+    out: Path,
+    au_csv: Path | None = None,
+    strip: Path | None = None,
+    au_scale: float = 1.0,
+    smoothing: int = 1,
+    batch_frames: int = 32,
+    device: str = "cpu",
+    bf16: bool = False,
+) -> int:
+    """Animate FACE with the speech in AUDIO into an H.264 + AAC mp4 at 25 fps.
+
+    FACE can be any image (centre-cropped to a square and resized to the generator's size), AUDIO any
+    audio or video file of any length.
+
+    Args:
+        audio: speech: wav, flac, mp3, m4a, mp4, ...
+        face: face image: png, jpg, webp, ...
+        cause_ckpt: CAUSE checkpoint
+        ganimation_ckpt: GANimation checkpoint
+        out: output mp4
+        au_csv: also save the AU track driving the frames (OpenFace-style CSV)
+        strip: also save a PNG strip of 8 frames
+        au_scale: multiply AU intensities (0 = still face)
+        smoothing: moving-average window in frames (odd; 1 = none)
+        batch_frames: frames generated per batch
+        device: torch device, e.g. cpu or cuda
+        bf16: generate under bf16 autocast (GPUs, CPUs with native bf16)
+    """
     from cause_pl.inference.animator import SpeechToFaceAnimator
     from cause_pl.media.frames import write_png_strip
 
-    parser = argparse.ArgumentParser(prog="cause-pl animate", description=animate.__doc__)
-    parser.add_argument("--audio", required=True, type=Path, help="speech: wav, flac, mp3, m4a, mp4, ...")
-    parser.add_argument("--face", required=True, type=Path, help="face image: png, jpg, webp, ...")
-    parser.add_argument("--cause-ckpt", required=True, type=Path, help="CAUSE checkpoint")
-    parser.add_argument("--ganimation-ckpt", required=True, type=Path, help="GANimation checkpoint")
-    parser.add_argument("--out", required=True, type=Path, help="output mp4")
-    parser.add_argument("--au-csv", type=Path, help="also save the AU track driving the frames (OpenFace-style CSV)")
-    parser.add_argument("--strip", type=Path, help="also save a PNG strip of 8 frames")
-    parser.add_argument("--au-scale", type=float, default=1.0, help="multiply AU intensities (0 = still face)")
-    parser.add_argument("--smoothing", type=int, default=1, help="moving-average window in frames (odd; 1 = none)")
-    parser.add_argument("--batch-frames", type=int, default=32, help="frames generated per batch")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument(
-        "--bf16", action="store_true", help="generate under bf16 autocast (GPUs, CPUs with native bf16)"
-    )
-    args = parser.parse_args(argv)
     for flag, path in (
-        ("--cause-ckpt", args.cause_ckpt),
-        ("--ganimation-ckpt", args.ganimation_ckpt),
-        ("--audio", args.audio),
-        ("--face", args.face),
+        ("--cause_ckpt", cause_ckpt),
+        ("--ganimation_ckpt", ganimation_ckpt),
+        ("--audio", audio),
+        ("--face", face),
     ):
         if not path.is_file():
-            parser.error(f"{flag}: file not found: {path}")
+            raise UsageError(f"{flag}: file not found: {path}")
     try:
         animator = SpeechToFaceAnimator.from_checkpoints(
-            args.cause_ckpt,
-            args.ganimation_ckpt,
-            map_location=args.device,
-            au_scale=args.au_scale,
-            smoothing_frames=args.smoothing,
-            frames_per_batch=args.batch_frames,
-            bf16=args.bf16,
+            cause_ckpt,
+            ganimation_ckpt,
+            map_location=device,
+            au_scale=au_scale,
+            smoothing_frames=smoothing,
+            frames_per_batch=batch_frames,
+            bf16=bf16,
         )
-        result = animator.animate(args.audio, args.face, args.out, progress=True, au_csv=args.au_csv)
+        result = animator.animate(audio, face, out, progress=True, au_csv=au_csv)
     except (AudioError, FaceImageError, ValueError) as error:
         print(f"cause-pl animate: {error}", file=sys.stderr)
         return 1
-    if args.strip:
-        write_png_strip(args.strip, animator.key_frames(animator.load_face(args.face), result.au_track))
+    if strip:
+        write_png_strip(strip, animator.key_frames(animator.load_face(face), result.au_track))
     stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.timings.items())
     print(
         f"{result.path}: {result.frames} frames, {result.seconds:.2f} s of audio; "

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
 import time
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from cause_pl.cli.command import UsageError
 
-def demo(argv: Sequence[str]) -> int:
-    """Build synthetic corpora, train CAUSE and GANimation, evaluate, and render a speech-driven animation."""
-    parser = argparse.ArgumentParser(prog="cause-pl demo", description=demo.__doc__)
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for everything the demo makes")
-    parser.add_argument("--workers", type=int, default=2, help="data-loading and corpus-building processes")
-    parser.add_argument("--quick", action="store_true", help="tiny data and few steps: a one-minute smoke run")
-    args = parser.parse_args(argv)
-    if args.workers < 1:
-        parser.error(f"--workers must be >= 1, got {args.workers}")
+
+def demo(*, out: Path = Path("demo_out"), workers: int = 2, quick: bool = False) -> int:
+    """Build synthetic corpora, train CAUSE and GANimation, evaluate, and render a speech-driven animation.
+
+    Args:
+        out: folder for everything the demo makes
+        workers: data-loading and corpus-building processes
+        quick: tiny data and few steps: a one-minute smoke run
+    """
+    if workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {workers}")
     from cause_pl.demo.pipeline import run_demo
     from cause_pl.demo.plan import DemoPlan
 
-    plan = DemoPlan.quick() if args.quick else DemoPlan()
+    plan = DemoPlan.quick() if quick else DemoPlan()
     started = time.perf_counter()
-    outputs = run_demo(args.out, replace(plan, workers=args.workers))
-    print(f"\nThe demo finished in {time.perf_counter() - started:.0f} s and made, in {args.out}/:")
+    outputs = run_demo(out, replace(plan, workers=workers))
+    print(f"\nThe demo finished in {time.perf_counter() - started:.0f} s and made, in {out}/:")
     width = max(map(len, outputs.files))
     for name, path in outputs.files.items():
         print(f"  {name:<{width}}  {path}")

@@ -2,40 +2,50 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import torch
 
+from cause_pl.cli.command import UsageError
 from cause_pl.data.faces import FaceAUDataModule
 from cause_pl.evaluation.ganimation import fit_face_au_regressor, score
 from cause_pl.models.ganimation import load_ganimation_checkpoint
 
 
-def ganimation_eval(argv: Sequence[str]) -> int:
-    """AU error (target vs. AUs read from generated faces) and identity score of a GANimation checkpoint."""
-    parser = argparse.ArgumentParser(prog="cause-pl ganimation-eval", description=ganimation_eval.__doc__)
-    parser.add_argument("--ckpt", required=True, type=Path, help="GANimation checkpoint")
-    parser.add_argument("--shards", required=True, type=Path, help="faces shard directory (index.json)")
-    parser.add_argument("--split", default="val", choices=["val", "test"])
-    parser.add_argument("--reader-steps", type=int, default=500, help="training steps of the AU regressor")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, help="also write the scores as JSON here")
-    args = parser.parse_args(argv)
-    if not args.ckpt.is_file():
-        parser.error(f"checkpoint not found: {args.ckpt}")
-    torch.manual_seed(args.seed)
-    model = load_ganimation_checkpoint(args.ckpt)
+def ganimation_eval(
+    *,
+    ckpt: Path,
+    shards: Path,
+    split: Literal["val", "test"] = "val",
+    reader_steps: int = 500,
+    batch_size: int = 16,
+    seed: int = 0,
+    out: Path | None = None,
+) -> int:
+    """AU error (target vs. AUs read from generated faces) and identity score of a GANimation checkpoint.
+
+    Args:
+        ckpt: GANimation checkpoint
+        shards: faces shard directory (index.json)
+        split: split to score
+        reader_steps: training steps of the AU regressor
+        batch_size: faces per batch
+        seed: seed of the AU regressor and the data order
+        out: also write the scores as JSON here
+    """
+    if not ckpt.is_file():
+        raise UsageError(f"checkpoint not found: {ckpt}")
+    torch.manual_seed(seed)
+    model = load_ganimation_checkpoint(ckpt)
     data = FaceAUDataModule(
-        str(args.shards), batch_size=args.batch_size, num_workers=0, image_size=model.hparams.image_size, seed=args.seed
+        str(shards), batch_size=batch_size, num_workers=0, image_size=model.hparams.image_size, seed=seed
     )
-    reader = fit_face_au_regressor(data.train_dataloader(), args.reader_steps)
-    scores = score(model, data, args.split, reader)
+    reader = fit_face_au_regressor(data.train_dataloader(), reader_steps)
+    scores = score(model, data, split, reader)
     for name, value in scores.items():
         print(f"{name:>20}: {value:.4f}" if isinstance(value, float) else f"{name:>20}: {value}")
-    if args.out:
-        args.out.write_text(json.dumps(scores, indent=1) + "\n")
+    if out:
+        out.write_text(json.dumps(scores, indent=1) + "\n")
     return 0

@@ -3,19 +3,22 @@
 ``fit``, ``validate``, ``test`` and ``predict`` are a LightningCLI (OmegaConf mode) over any
 LightningModule / LightningDataModule named in the config (``class_path``), so the same command
 trains CAUSE and GANimation. ``estimate``, ``animate``, ``table1``, ``ganimation-eval``, ``demo``
-and ``sweep`` are commands of their own.
+and ``sweep`` are commands of their own: typed functions run by :mod:`cause_pl.cli.command`, so
+they take ``--config`` and ``--print_config`` and spell flags like LightningCLI (``--cause_ckpt``).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+
+from cause_pl.cli.command import Command, run_as_command
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 
 def lightning_cli(argv: Sequence[str]) -> int:
-    """Run a LightningCLI subcommand, e.g. ``cause-pl fit --config experiments/cause/cnn.yaml``."""
+    """Run a LightningCLI subcommand, e.g. ``cause-pl fit --config BASE.yaml --config OVERLAY.yaml``."""
     import pytorch_lightning as pl
     from pytorch_lightning.cli import LightningCLI
 
@@ -31,7 +34,7 @@ def lightning_cli(argv: Sequence[str]) -> int:
     return 0
 
 
-def _commands() -> dict[str, Callable[[Sequence[str]], int]]:
+def _commands() -> dict[str, Command]:
     from cause_pl.cli.animate import animate
     from cause_pl.cli.demo import demo
     from cause_pl.cli.estimate import estimate
@@ -55,14 +58,15 @@ Lightning commands (configs in experiments/):
   fit | validate | test | predict --config CONFIG.yaml [--trainer.X=...] [--model.X=...] [--data.X=...]
 Other commands:
   estimate AUDIO --ckpt CKPT --out aus.csv     AU track (OpenFace-style CSV, 25 fps) of an audio file
-  animate --audio A --face F --cause-ckpt C --ganimation-ckpt G --out out.mp4
+  animate --audio A --face F --cause_ckpt C --ganimation_ckpt G --out out.mp4
                                                a still face animated by speech (mp4 with sound)
   table1 --shards DIR --ckpt CKPT [CKPT ...]   the paper's Table 1 (MAE/MSE with 95% CIs, Zero baseline)
   ganimation-eval --ckpt CKPT --shards DIR     AU error and identity score of a GANimation checkpoint
-  demo [--out demo_out]                        the main job on built-in synthetic data
+  demo [--out demo_out] [--quick]              the main job on built-in synthetic data
   sweep SWEEP.yaml [--count N] [-- OVERRIDES]  run a W&B sweep file locally and offline (grid/random)
 
-Run `cause-pl COMMAND --help` for a command's options."""
+Each takes --config FILE.yaml, prints its effective config with --print_config and spells flags
+with underscores, as LightningCLI does. Run `cause-pl COMMAND --help` for a command's options."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in commands:
         print(f"cause-pl: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    return commands[command](rest)
+    if command == "sweep":
+        from cause_pl.cli.sweep import overrides_as_flag
+
+        rest = overrides_as_flag(rest)
+    return run_as_command(commands[command], rest, prog=f"cause-pl {command}")
 
 
 if __name__ == "__main__":

@@ -2,60 +2,53 @@
 
 from __future__ import annotations
 
-import argparse
-import csv
+import json
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from cause_pl.sweeps.agent import best_run, format_table, launch, run_command, summary_rows
+from cause_pl.cli.command import UsageError
+from cause_pl.sweeps.agent import best_run, format_table, run_command, run_sweep, summary_rows
 from cause_pl.sweeps.config import SweepConfigError, draw_runs, load_sweep
 
 
-def sweep(argv: Sequence[str]) -> int:
-    """Run a W&B sweep file locally and offline; write OUT/summary.csv and print the best run."""
-    argv = list(argv)
-    split = argv.index("--") if "--" in argv else len(argv)
-    own, extra_args = argv[:split], argv[split + 1 :]
-    parser = argparse.ArgumentParser(
-        prog="cause-pl sweep",
-        description=sweep.__doc__,
-        epilog="Arguments after -- are added to every run, e.g. -- --data.init_args.root=/data/shards/voxceleb2",
-    )
-    parser.add_argument("config", type=Path, help="W&B sweep YAML (e.g. experiments/sweeps/cause_arch_lr.yaml)")
-    parser.add_argument("--count", type=int, help="number of runs (grid: default all; random: required)")
-    parser.add_argument("--out", type=Path, help="runs and summary.csv (default runs/sweeps/SWEEP_NAME)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random search")
-    parser.add_argument("--dry-run", action="store_true", help="print each run's command and run nothing")
-    args = parser.parse_args(own)
-    if args.count is not None and args.count < 1:
-        parser.error(f"--count must be at least 1, got {args.count}")
+def sweep(
+    sweep_file: Path,
+    *,
+    count: int | None = None,
+    out: Path | None = None,
+    seed: int = 0,
+    dry_run: bool = False,
+    overrides: list[str] | None = None,
+) -> int:
+    """Run a W&B sweep file locally and offline; write OUT/summary.csv and print the best run.
+
+    Arguments after -- are added to every run, e.g. -- --data.init_args.root=/data/shards/voxceleb2.
+
+    Args:
+        sweep_file: W&B sweep YAML (e.g. experiments/sweeps/cause_arch_lr.yaml)
+        count: number of runs (grid: default all; random: required)
+        out: runs and summary.csv (default runs/sweeps/SWEEP_NAME)
+        seed: seed of the random search
+        dry_run: print each run's command and run nothing
+        overrides: arguments added to every run; on the command line, everything after --
+    """
+    if count is not None and count < 1:
+        raise UsageError(f"--count must be at least 1, got {count}")
     try:
-        config = load_sweep(args.config)
-        plan = draw_runs(config, args.count, args.seed)
+        config = load_sweep(sweep_file)
+        plan = draw_runs(config, count, seed)
     except SweepConfigError as error:
-        parser.error(str(error))
-    out = (args.out or Path("runs") / "sweeps" / config.name).resolve()
+        raise UsageError(str(error)) from error
+    extra_args = list(overrides or [])
+    out = (out or Path("runs") / "sweeps" / config.name).resolve()
     print(f"sweep {config.name}: {len(plan)} {config.method} runs, {config.metric} ({config.goal}), in {out}")
-    if args.dry_run:
+    if dry_run:
         for values in plan:
             print(shlex.join([*run_command(config, values), *extra_args]))
         return 0
-    results = []
-    for index, values in enumerate(plan):
-        result = launch(config, values, index, out, extra_args)
-        results.append(result)
-        settings = " ".join(f"{name}={value}" for name, value in values.items())
-        print(
-            f"[{index + 1}/{len(plan)}] {result.run_id} {settings}: {result.status}, "
-            f"{config.metric}={result.metric:.5g} ({result.seconds:.0f} s)",
-            flush=True,
-        )
+    results = run_sweep(config, plan, out, extra_args, report=lambda line: print(line, flush=True))
     rows = summary_rows(config, results)
-    with (out / "summary.csv").open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     print(format_table(rows))
     best = best_run(config, results)
     print(
@@ -65,3 +58,12 @@ def sweep(argv: Sequence[str]) -> int:
     )
     print(f"summary: {out / 'summary.csv'}")
     return 0 if all(result.status == "finished" for result in results) else 1
+
+
+def overrides_as_flag(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the arguments after ``--`` given as ``--overrides`` (last, so they win over a config)."""
+    argv = list(argv)
+    if "--" not in argv:
+        return argv
+    split = argv.index("--")
+    return [*argv[:split], f"--overrides={json.dumps(argv[split + 1 :])}"]

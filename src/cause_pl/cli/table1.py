@@ -2,48 +2,52 @@
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
-from cause_pl.data.speech import SpeechAUDataModule
-from cause_pl.evaluation.table1 import evaluate, model_names, table_rows, write_table
+from cause_pl.cli.command import UsageError
+from cause_pl.evaluation.table1 import evaluate_on_shards, model_names, table_rows, write_table
 from cause_pl.metrics.report import AUReport
 from cause_pl.models.cause import load_cause_checkpoint
 
 
-def table1(argv: Sequence[str]) -> int:
-    """MAE and MSE with 95% confidence intervals for Zero, Mean and each checkpoint (paper Table 1)."""
-    parser = argparse.ArgumentParser(prog="cause-pl table1", description=table1.__doc__)
-    parser.add_argument("--shards", required=True, type=Path, help="speech_au shard directory (index.json)")
-    parser.add_argument("--ckpt", required=True, nargs="+", type=Path, help="CAUSE checkpoints")
-    parser.add_argument("--split", default="test", choices=["test", "val"])
-    parser.add_argument("--out", type=Path, default=Path("table1"), help="writes OUT.md and OUT.csv")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--num-workers", type=int, default=0)
-    args = parser.parse_args(argv)
-    missing = [str(path) for path in args.ckpt if not path.is_file()]
+def table1(
+    *,
+    shards: Path,
+    ckpt: list[Path],
+    split: Literal["test", "val"] = "test",
+    out: Path = Path("table1"),
+    device: str = "cpu",
+    batch_size: int = 16,
+    num_workers: int = 0,
+) -> int:
+    """MAE and MSE with 95% confidence intervals for Zero, Mean and each checkpoint (paper Table 1).
+
+    Args:
+        shards: speech_au shard directory (index.json)
+        ckpt: CAUSE checkpoints, one or more: --ckpt mlp.ckpt cnn.ckpt (in a config: a YAML list)
+        split: split to evaluate
+        out: writes OUT.md and OUT.csv
+        device: torch device, e.g. cpu or cuda
+        batch_size: utterances per batch
+        num_workers: data-loading processes
+    """
+    missing = [str(path) for path in ckpt if not path.is_file()]
     if missing:
-        parser.error(f"checkpoint(s) not found: {', '.join(missing)}")
-    models = [load_cause_checkpoint(path) for path in args.ckpt]
+        raise UsageError(f"checkpoint(s) not found: {', '.join(missing)}")
+    models = [load_cause_checkpoint(path) for path in ckpt]
     reports: dict[str, AUReport] = {}
-    for name, model in zip(model_names(args.ckpt, models), models):
-        data = SpeechAUDataModule(
-            str(args.shards),
-            eval_batch_size=args.batch_size,
-            num_workers=args.num_workers,
-            frontend=model.frontend_config.to_dict(),
+    for name, model in zip(model_names(ckpt, models), models, strict=True):
+        reports[name] = evaluate_on_shards(
+            model, shards, split, device=device, batch_size=batch_size, num_workers=num_workers
         )
-        data.setup("test" if args.split == "test" else "validate")
-        reports[name] = evaluate(model, data, args.split, args.device)
     rows = table_rows(reports)
     first = next(iter(reports.values()))
     caption = (
-        f"Table 1: {args.split} split of {args.shards} ({first.num_utterances} utterances, "
+        f"Table 1: {split} split of {shards} ({first.num_utterances} utterances, "
         f"{first.num_frames} valid frames). 95% CIs: jackknife over utterances."
     )
-    markdown = write_table(rows, caption, args.out)
+    markdown = write_table(rows, caption, out)
     print(markdown)
-    print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.csv')}")
+    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.csv')}")
     return 0

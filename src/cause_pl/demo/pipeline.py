@@ -17,6 +17,7 @@ small smoke version for tests.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -30,7 +31,7 @@ from cause_pl.data.faces import FaceAUDataModule
 from cause_pl.data.speech import SpeechAUDataModule
 from cause_pl.demo.plan import DemoOutputs, DemoPlan
 from cause_pl.evaluation.plots import au_tracks_figure, save_figure
-from cause_pl.evaluation.table1 import evaluate, table_rows, write_table
+from cause_pl.evaluation.table1 import evaluate_on_shards, table_rows, write_table
 from cause_pl.inference.animator import AnimationResult, SpeechToFaceAnimator
 from cause_pl.media.frames import write_png_strip
 from cause_pl.models.cause import CAUSERegressor, load_cause_checkpoint
@@ -38,11 +39,12 @@ from cause_pl.models.ganimation import GANimation
 from cause_pl.openface.writer import write_openface_style_csv
 from cause_pl.shards.schema import FACES, SPEECH_AU
 from cause_pl.synthetic.corpus import describe, write_face_corpus, write_speech_corpus
-from cause_pl.synthetic.faces import corpus_identity, draw_face
+from cause_pl.synthetic.face_identity import corpus_identity
+from cause_pl.synthetic.faces import draw_face
 from cause_pl.synthetic.speech import synth_utterance
 
 
-def _trainer(out: Path, name: str, max_epochs: int, **options) -> pl.Trainer:
+def _trainer(out: Path, name: str, max_epochs: int, **options: Any) -> pl.Trainer:
     return pl.Trainer(
         accelerator="cpu",
         devices=1,
@@ -118,12 +120,7 @@ def train_ganimation(plan: DemoPlan, shards: Path, checkpoint: Path) -> GANimati
 
 def evaluate_cause(checkpoint: Path, shards: Path, out: Path, workers: int) -> dict[str, float]:
     """Table 1 on the test split (held-out speakers): the CNN against Zero and Mean; returns MAEs."""
-    model = load_cause_checkpoint(checkpoint)
-    data = SpeechAUDataModule(
-        str(shards), eval_batch_size=16, num_workers=min(workers, 1), frontend=model.frontend_config.to_dict()
-    )
-    data.setup("test")
-    report = evaluate(model, data, "test", "cpu")
+    report = evaluate_on_shards(load_cause_checkpoint(checkpoint), shards, "test", num_workers=min(workers, 1))
     rows = table_rows({"CNN": report})
     caption = (
         f"CAUSE on the synthetic test split ({report.num_utterances} utterances of held-out speakers, "

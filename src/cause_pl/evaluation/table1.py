@@ -1,10 +1,11 @@
-"""``cause-pl table1``: the paper's Table 1 (MAE and MSE with 95% CIs) for checkpoints on a split."""
+"""The paper's Table 1 (MAE and MSE with 95% CIs, Zero and Mean baselines) for CAUSE models on a shard split."""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -28,11 +29,22 @@ def evaluate(model: CAUSERegressor, data: SpeechAUDataModule, split: str, device
     return metric.compute()
 
 
+def evaluate_on_shards(
+    model: CAUSERegressor, shards: Path, split: str, *, device: str = "cpu", batch_size: int = 16, num_workers: int = 0
+) -> AUReport:
+    """:func:`evaluate` on a split of the ``speech_au`` shards in ``shards``, read with the model's own frontend."""
+    data = SpeechAUDataModule(
+        str(shards), eval_batch_size=batch_size, num_workers=num_workers, frontend=model.frontend_config.to_dict()
+    )
+    data.setup("test" if split == "test" else "validate")
+    return evaluate(model, data, split, device)
+
+
 def _cell(estimate: Estimate, digits: int = 4) -> str:
     return f"{estimate.value:.{digits}f} [{estimate.ci_low:.{digits}f}, {estimate.ci_high:.{digits}f}]"
 
 
-def table_rows(reports: dict[str, AUReport]) -> list[dict[str, object]]:
+def table_rows(reports: dict[str, AUReport]) -> list[dict[str, Any]]:
     """Rows Zero, Mean (train AU means), then one per model: MAE and MSE with 95% CIs."""
     first = next(iter(reports.values()))
     rows = [("Zero", first.predictors["zero"]), ("Mean", first.predictors["mean"])]
@@ -74,4 +86,6 @@ def write_table(rows: list[dict[str, object]], caption: str, out: Path) -> str:
 def model_names(paths: Sequence[Path], models: Sequence[CAUSERegressor]) -> list[str]:
     """Architecture names (MLP, CNN, ...), with the file stem where two checkpoints share one."""
     archs = [model.hparams.arch.upper() for model in models]
-    return [arch if archs.count(arch) == 1 else f"{arch} ({path.stem})" for arch, path in zip(archs, paths)]
+    return [
+        arch if archs.count(arch) == 1 else f"{arch} ({path.stem})" for arch, path in zip(archs, paths, strict=True)
+    ]

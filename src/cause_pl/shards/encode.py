@@ -1,11 +1,10 @@
-"""Building blocks shared by the scripts in ``data_recipes/``: common flags and sample encoders.
+"""Building blocks shared by the scripts in ``data_recipes/``: the default worker count and sample encoders.
 
 Nothing here knows a dataset's folder layout; the scripts do.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 from collections.abc import Mapping
@@ -20,28 +19,8 @@ from cause_pl.features.mel import MelConfig, MelFrontend
 from cause_pl.shards.schema import face_sample, speech_sample
 from cause_pl.shards.writer import Processed
 
-
-def recipe_parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the flags every recipe shares."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out", required=True, help="output directory for shards, index.json and rejected.jsonl")
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="parallel processes")
-    parser.add_argument("--shard-size", type=int, default=1000, help="samples per shard")
-    return parser
-
-
-def add_frontend_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags for the mel frontend; defaults are DESIGN.md's (16 kHz, 25 fps, 80 bands)."""
-    defaults = MelConfig()
-    group = parser.add_argument_group("mel frontend")
-    group.add_argument("--sample-rate", type=int, default=defaults.sample_rate)
-    group.add_argument("--fps", type=int, default=defaults.fps, help="frames per second of mel and AU tracks")
-    group.add_argument("--n-mels", type=int, default=defaults.n_mels)
-
-
-def frontend_config(args: argparse.Namespace) -> MelConfig:
-    """The MelConfig the frontend flags describe."""
-    return MelConfig(sample_rate=args.sample_rate, fps=args.fps, n_mels=args.n_mels)
+DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
+"""Parallel processes of a recipe unless ``--workers`` says otherwise."""
 
 
 @lru_cache(maxsize=4)

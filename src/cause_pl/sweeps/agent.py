@@ -1,4 +1,4 @@
-"""``cause-pl sweep``: run a W&B sweep file locally and offline, one LightningCLI run after another.
+"""The offline sweep agent behind ``cause-pl sweep``: a W&B sweep file's runs, one LightningCLI run after another.
 
 ``wandb sweep`` and ``wandb agent`` need the W&B server: the sweep controller lives there, and
 wandb 0.31's "local controller" needs the separate ``sweeps`` package and still registers the sweep
@@ -26,7 +26,7 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,4 +156,31 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         for row in rows
     ]
     widths = [max(len(line[index]) for line in cells) for index in range(len(columns))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in cells
+    )
+
+
+def run_sweep(
+    sweep: Sweep,
+    plan: Sequence[dict[str, Any]],
+    out: Path,
+    extra_args: Sequence[str],
+    report: Callable[[str], None] = print,
+) -> list[RunResult]:
+    """Every run of ``plan`` in order, each reported as it ends; the table of all of them in ``OUT/summary.csv``."""
+    results = []
+    for index, values in enumerate(plan):
+        result = launch(sweep, values, index, out, extra_args)
+        results.append(result)
+        settings = " ".join(f"{name}={value}" for name, value in values.items())
+        report(
+            f"[{index + 1}/{len(plan)}] {result.run_id} {settings}: {result.status}, "
+            f"{sweep.metric}={result.metric:.5g} ({result.seconds:.0f} s)"
+        )
+    rows = summary_rows(sweep, results)
+    with (out / "summary.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return results
