@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from cause_pl.au import NUM_AUS
 from cause_pl.features.mel import MelConfig, MelFrontend
 from cause_pl.inference.estimate import estimate_aus
-from cause_pl.models import CAUSERegressor, load_cause_checkpoint, masked_l1
+from cause_pl.models.cause import CAUSERegressor, load_cause_checkpoint, masked_l1
 from cause_pl.synthetic.speech import synth_utterance
 
 SMALL_FRONTEND = MelConfig(n_mels=64, f_max=7600.0)
@@ -93,15 +93,15 @@ class InMemoryAUData(pl.LightningDataModule):
 
 
 def cpu_trainer(**options) -> pl.Trainer:
-    defaults = dict(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
+    defaults = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+    }
     return pl.Trainer(**(defaults | options))
 
 
@@ -324,7 +324,7 @@ def test_predict_step_unpads_and_matches_inference_from_audio(trained, corpus):
     loader = DataLoader(utterances, batch_size=3, collate_fn=collate)
     outputs = [item for batch in cpu_trainer().predict(model, loader) for item in batch]
     assert [item["key"] for item in outputs] == [u["key"] for u in utterances]
-    for item, utterance in zip(outputs, utterances):
+    for item, utterance in zip(outputs, utterances, strict=True):
         aus = item["au"]
         assert aus.dtype == torch.float32 and aus.device.type == "cpu"
         assert aus.shape == (len(utterance["mel"]), NUM_AUS)

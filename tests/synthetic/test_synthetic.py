@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from cause_pl.au import AU_MAX, NUM_AUS, au_index
-from cause_pl.synthetic.faces import draw_face, random_identity, synth_face
-from cause_pl.synthetic.speech import au_tracks_from_latents, iter_speech_corpus, synth_utterance
+from cause_pl.synthetic.face_identity import random_identity
+from cause_pl.synthetic.faces import draw_face, synth_face
+from cause_pl.synthetic.speech import iter_speech_corpus, synth_utterance
+from cause_pl.synthetic.speech_aus import au_tracks_from_latents
 
 HOP = 640
 

@@ -14,12 +14,13 @@ the 0..5 scale, ``mask`` (B, T) bool (valid and not padding), ``lengths`` (B,), 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.data import AttributeDict
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
@@ -28,17 +29,16 @@ from cause_pl.features.mel import MelConfig, MelFrontend
 from cause_pl.metrics.au_metrics import AUMetrics
 from cause_pl.metrics.report import AUReport
 from cause_pl.models.checkpoints import load_module
+from cause_pl.models.schedules import PLATEAU_FACTOR, PLATEAU_PATIENCE, SCHEDULERS, warmup_cosine_factor
 from cause_pl.nets.cause import CauseNet, build_cause_net
 
-SCHEDULERS: tuple[str, ...] = ("none", "cosine", "plateau")
-"""``none``: constant lr (after the optional linear warmup); ``cosine``: linear warmup, then cosine
-decay to 0 at the end of training (``trainer.estimated_stepping_batches``), stepped per batch;
-``plateau``: halve the lr when ``val/mae`` has not improved for 3 validations (no warmup)."""
-PLATEAU_FACTOR = 0.5
-PLATEAU_PATIENCE = 3
 MIN_MEL_STD = 1e-3
 """Floor on a band's std when normalising, so a constant band does not blow up (log-mel units)."""
+
+
 CHECKPOINT_KEY = "cause_pl"
+
+
 DATAMODULE_STATS: tuple[str, ...] = ("frontend_config", "mel_mean", "mel_std", "au_mean")
 """What a datamodule exposes for the model to copy its normalisation from."""
 
@@ -80,20 +80,6 @@ def _statistic(name: str, value: Tensor, size: int) -> Tensor:
     return tensor
 
 
-def _lr_factor(warmup_steps: int, total_steps: int | None) -> Callable[[int], float]:
-    """lr multiplier per optimizer step: linear warmup to 1, then constant or cosine decay to 0."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if total_steps is None:
-            return 1.0
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
-
-
 class CAUSERegressor(pl.LightningModule):
     """Train and evaluate one of the paper's CAUSE nets; see the module docstring for the data.
 
@@ -106,6 +92,12 @@ class CAUSERegressor(pl.LightningModule):
         num_aus: targets per frame.
         log_per_au: also log per-AU metrics (``val/AU12/mae`` ...), not only AU averages.
     """
+
+    hparams: AttributeDict  # what save_hyperparameters() stores; Lightning's property type also allows a plain mapping
+    mel_mean: Tensor  # buffers (register_buffer in __init__)
+    mel_std: Tensor
+    au_mean: Tensor
+    stats_set: Tensor
 
     def __init__(
         self,
@@ -198,7 +190,7 @@ class CAUSERegressor(pl.LightningModule):
     def setup(self, stage: str) -> None:
         """Copy the datamodule's frontend and statistics into a fresh model; check a trained one."""
         datamodule = getattr(self.trainer, "datamodule", None)
-        provided = {name: getattr(datamodule, name, None) for name in DATAMODULE_STATS}
+        provided: dict[str, Any] = {name: getattr(datamodule, name, None) for name in DATAMODULE_STATS}
         if any(value is None for value in provided.values()):
             if not self.has_stats and stage == "fit":
                 rank_zero_warn(
@@ -278,7 +270,7 @@ class CAUSERegressor(pl.LightningModule):
         aus = self(batch["mel"], batch["lengths"]).clamp(AU_MIN, AU_MAX).float().cpu()
         return [
             {"key": key, "au": aus[row, :length]}
-            for row, (key, length) in enumerate(zip(batch["keys"], batch["lengths"].tolist()))
+            for row, (key, length) in enumerate(zip(batch["keys"], batch["lengths"].tolist(), strict=True))
         ]
 
     # --- optimisation -------------------------------------------------------------------------
@@ -305,7 +297,7 @@ class CAUSERegressor(pl.LightningModule):
                     "set the trainer's max_steps or max_epochs"
                 )
             total = int(estimate)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(hp.warmup_steps, total))
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine_factor(hp.warmup_steps, total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 

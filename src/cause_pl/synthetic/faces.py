@@ -15,64 +15,15 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from cause_pl.au import ACTION_UNITS, AU_MAX, AU_MIN, NUM_AUS, au_index
+from cause_pl.synthetic.face_identity import Colour, FaceIdentity, corpus_identity, rgb
 
 _SUPERSAMPLE = 3
-_IDENTITY_STREAM = 3
+
+
 _EXPRESSION_STREAM = 4
+
+
 _MIN_SIZE, _MAX_SIZE = 32, 512
-
-Colour = tuple[int, int, int]
-
-
-@dataclass(frozen=True)
-class FaceIdentity:
-    """What stays fixed for one person across expressions. Lengths are fractions of the image."""
-
-    skin: Colour
-    hair: Colour
-    eyes: Colour
-    lips: Colour
-    background: Colour
-    face_width: float
-    face_height: float
-    jaw_width: float
-    hair_style: int
-    """0 short, 1 long, 2 bald with side hair."""
-    eye_spacing: float
-    brow_thickness: float
-    mouth_width: float
-    clothes: Colour
-
-
-def random_identity(rng: np.random.Generator) -> FaceIdentity:
-    """A random plausible identity."""
-    tone = rng.uniform()
-    skin = np.array([255, 224, 196]) * (1 - tone) + np.array([120, 80, 55]) * tone
-    hair_palette = [(30, 22, 18), (85, 55, 30), (160, 110, 60), (215, 180, 110), (120, 40, 25), (150, 150, 150)]
-    eye_palette = [(70, 45, 25), (40, 90, 140), (60, 110, 70), (100, 85, 60)]
-
-    def pick(palette) -> Colour:
-        return palette[int(rng.integers(len(palette)))]
-
-    def colour(low: int, high: int) -> Colour:
-        return tuple(int(v) for v in rng.integers(low, high, size=3))
-
-    lips = np.clip(skin * np.array([0.95, 0.62, 0.62]) + rng.normal(0, 8, 3), 0, 255)
-    return FaceIdentity(
-        skin=tuple(int(v) for v in skin),
-        hair=pick(hair_palette),
-        eyes=pick(eye_palette),
-        lips=tuple(int(v) for v in lips),
-        background=colour(60, 230),
-        face_width=float(rng.uniform(0.50, 0.62)),
-        face_height=float(rng.uniform(0.70, 0.78)),
-        jaw_width=float(rng.uniform(0.55, 0.85)),
-        hair_style=int(rng.integers(3)),
-        eye_spacing=float(rng.uniform(0.17, 0.21)),
-        brow_thickness=float(rng.uniform(0.018, 0.03)),
-        mouth_width=float(rng.uniform(0.17, 0.22)),
-        clothes=colour(20, 200),
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,10 +37,10 @@ class SyntheticFace:
 
 
 def _shade(colour: Colour, factor: float) -> Colour:
-    return tuple(int(np.clip(c * factor, 0, 255)) for c in colour)
+    return rgb(np.clip(c * factor, 0, 255) for c in colour)
 
 
-def _ellipse(draw: ImageDraw.ImageDraw, cx, cy, rx, ry, fill) -> None:
+def _ellipse(draw: ImageDraw.ImageDraw, cx: float, cy: float, rx: float, ry: float, fill: Colour) -> None:
     draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=fill)
 
 
@@ -97,7 +48,7 @@ class _Face:
     """Draws one face on a supersampled canvas; ``u`` is one unit = the canvas width."""
 
     def __init__(self, aus: np.ndarray, who: FaceIdentity, canvas: int):
-        self.au = {unit.code: float(value) / AU_MAX for unit, value in zip(ACTION_UNITS, aus)}
+        self.au = {unit.code: float(value) / AU_MAX for unit, value in zip(ACTION_UNITS, aus, strict=True)}
         self.who, self.u = who, float(canvas)
         self.image = Image.new("RGB", (canvas, canvas), who.background)
         self.draw = ImageDraw.Draw(self.image)
@@ -142,7 +93,7 @@ class _Face:
         x = np.where(lower, x * (1 - (1 - who.jaw_width) * y**2), x)
         mid = top + ry
         ys = np.where(lower, mid + y * (chin - mid), mid + y * ry)
-        draw.polygon(list(zip(self.cx + x * rx, ys)), fill=who.skin)
+        draw.polygon(list(zip(self.cx + x * rx, ys, strict=True)), fill=who.skin)
         if a[17] > 0:  # chin boss: a puckered bump above the chin
             shade = _shade(who.skin, 1 - 0.12 * a[17])
             _ellipse(draw, self.cx, chin - 0.06 * u, 0.05 * u, (0.015 + 0.02 * a[17]) * u, shade)
@@ -150,7 +101,7 @@ class _Face:
     def _cheeks(self) -> None:
         u, a = self.u, self.au
         y = self.eye_y + (0.13 - 0.05 * a[6]) * u
-        blush = tuple(int(0.75 * s + 0.25 * c) for s, c in zip(self.who.skin, (235, 120, 120)))
+        blush = rgb(0.75 * s + 0.25 * c for s, c in zip(self.who.skin, (235, 120, 120), strict=True))
         for side in (-1, 1):
             x = self.cx + side * (self.who.face_width * 0.3) * u
             _ellipse(self.draw, x, y, (0.05 + 0.015 * a[6]) * u, (0.03 + 0.02 * a[6]) * u, blush)
@@ -223,7 +174,7 @@ class _Face:
         outer_bottom = inner_bottom + 0.028 * u * thin * np.sqrt(bulge)
 
         def band(upper: np.ndarray, lower: np.ndarray, fill: Colour) -> None:
-            draw.polygon(list(zip(x, upper)) + list(zip(x[::-1], lower[::-1])), fill=fill)
+            draw.polygon(list(zip(x, upper, strict=True)) + list(zip(x[::-1], lower[::-1], strict=True)), fill=fill)
 
         if gap + raise_upper > 0.002 * u:
             band(inner_top, inner_bottom, (70, 20, 25))
@@ -231,7 +182,7 @@ class _Face:
         band(outer_top, inner_top, _shade(who.lips, 0.9))
         band(inner_bottom, outer_bottom, who.lips)
         if gap + raise_upper <= 0.002 * u:  # closed: the line where the lips meet
-            draw.line(list(zip(x, inner_top)), fill=_shade(who.lips, 0.6), width=max(1, int(0.005 * u)))
+            draw.line(list(zip(x, inner_top, strict=True)), fill=_shade(who.lips, 0.6), width=max(1, int(0.005 * u)))
         if a[14] > 0:  # dimples: a crease and a pit beside each tightened corner
             reach, shade = (0.015 + 0.03 * a[14]) * u, _shade(who.skin, 1 - 0.6 * a[14])
             for side in (-1, 1):
@@ -252,7 +203,7 @@ class _Face:
         top = self.eye_y - 0.95 * ry - 0.02 * u
         cut = np.degrees(np.arcsin((0.11 * u - hair_ry) / hair_ry))
         theta = np.radians(np.linspace(180 - cut, 360 + cut, 48))  # PIL's chord() misfills here
-        outline = zip(self.cx + hair_rx * np.cos(theta), top + hair_ry * (1 + np.sin(theta)))
+        outline = zip(self.cx + hair_rx * np.cos(theta), top + hair_ry * (1 + np.sin(theta)), strict=True)
         draw.polygon(list(outline), fill=who.hair)
 
 
@@ -268,7 +219,7 @@ def draw_face(aus: np.ndarray, identity: FaceIdentity, size: int = 128) -> Image
 
 
 # Expressions as (probability, AUs with their relative weights).
-_EXPRESSIONS = (
+_EXPRESSIONS: tuple[tuple[float, dict[int, float]], ...] = (
     (0.25, {}),
     (0.20, {6: 0.8, 12: 1.0}),
     (0.07, {6: 1.0, 12: 1.0, 25: 0.9, 26: 0.7}),
@@ -295,11 +246,6 @@ def _sample_aus(rng: np.random.Generator) -> np.ndarray:
     if rng.uniform() < 0.08:
         aus[au_index(45)] = rng.uniform(2.5, 5.0)
     return np.clip(aus, AU_MIN, AU_MAX).astype(np.float32)
-
-
-def corpus_identity(identity_id: int, *, seed: int = 0) -> FaceIdentity:
-    """Identity ``identity_id`` of the corpus with ``seed`` (the person in faces ``identity_id + k * identities``)."""
-    return random_identity(np.random.default_rng([seed, _IDENTITY_STREAM, identity_id]))
 
 
 def synth_face(index: int, *, seed: int = 0, size: int = 128, num_identities: int = 50) -> SyntheticFace:

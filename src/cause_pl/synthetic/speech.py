@@ -1,11 +1,8 @@
-"""Procedural speech + AU corpus with exact ground truth.
+"""Procedural speech + AU corpus with exact ground truth: the speech half.
 
 Each utterance is a voiced, speech-like signal (harmonics shaped by moving formants, syllable
-envelopes, phrase pauses, consonant noise bursts) and a 25 fps track of the 17 AU intensities.
-The AUs are a KNOWN function (:func:`au_tracks_from_latents`) of per-frame latent quantities that
-are audible (loudness envelope, pitch, vowel openness and frontness, the speaker's voice), taken
-over asymmetric windows of neighbouring frames, so a model that sees context beats one that sees a
-single frame. AU45 (blink) is driven by random blinks that the audio cannot predict.
+envelopes, phrase pauses, consonant noise bursts) and a 25 fps track of the 17 AU intensities,
+computed from the utterance's latents by :func:`cause_pl.synthetic.speech_aus.au_tracks_from_latents`.
 
 Everything is deterministic from ``(seed, speaker, index)``: item k is identical whatever order
 or process produces it. Splitting speakers into train/val/test is left to the caller.
@@ -15,37 +12,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from cause_pl.au import AU_MAX, AU_MIN, NUM_AUS, au_index
+from cause_pl.synthetic.speech_aus import SpeechLatents, au_tracks_from_latents
 
 _SPEAKER_STREAM = 1
+
+
 _UTTERANCE_STREAM = 2
+
+
 _CONTROL_STEPS_PER_FRAME = 8
 """Control signals (envelope, pitch, formants) are sampled 8x per video frame (5 ms at 25 fps)."""
+
+
 _MAX_HARMONIC_HZ = 5000.0
+
+
 _PITCH_RANGE_HZ = (90.0, 250.0)
+
+
 # (openness, frontness) of a few vowels: openness ~ F1 height, frontness ~ F2 height.
 _VOWELS = np.array([[1.0, 0.45], [0.0, 1.0], [0.05, 0.0], [0.5, 0.8], [0.55, 0.1], [0.8, 0.75]])
-
-
-@dataclass(frozen=True, eq=False)
-class SpeechLatents:
-    """Per-frame quantities the AUs are computed from (frame ``i`` is at ``i / fps`` seconds).
-
-    ``envelope`` voiced loudness 0..1; ``pitch`` semitones relative to the speaker's base pitch;
-    ``openness`` and ``frontness`` of the current vowel 0..1 (first and second formant height);
-    ``blink`` eyelid closure 0..1 (not in the audio); ``voice`` the speaker's traits in -1..1
-    (pitch height, vocal-tract length, expressiveness).
-    """
-
-    envelope: np.ndarray
-    pitch: np.ndarray
-    openness: np.ndarray
-    frontness: np.ndarray
-    blink: np.ndarray
-    voice: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,100 +81,16 @@ def _speaker_voice(seed: int, speaker: int) -> _Voice:
     )
 
 
-# --- ground truth: latents -> AUs -------------------------------------------------------------
-
-
-def _kernel(first: int, last: int, centre: float, width: float) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian weights on frame offsets ``first..last`` (negative = past), summing to 1."""
-    offsets = np.arange(first, last + 1)
-    weights = np.exp(-0.5 * ((offsets - centre) / width) ** 2)
-    return offsets, weights / weights.sum()
-
-
-_ANTICIPATORY = _kernel(-2, 4, 1.5, 1.2)  # the face moves ~60 ms before the sound
-_BROW = _kernel(-3, 3, 0.0, 1.5)
-_LONG = _kernel(-6, 6, 0.0, 3.0)
-_LAGGING = _kernel(-6, 0, -2.0, 2.0)  # slow to relax after the cause
-
-
-def _windowed(track: np.ndarray, kernel: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """``out[i] = sum_j w_j * track[i + offset_j]``, the track held constant beyond its ends."""
-    offsets, weights = kernel
-    before, after = max(0, -offsets[0]), max(0, offsets[-1])
-    padded = np.pad(track, (before, after), mode="edge")
-    frames = len(track)
-    return sum(w * padded[before + o : before + o + frames] for o, w in zip(offsets, weights))
-
-
-def _rise(track: np.ndarray) -> np.ndarray:
-    """Per-frame change (central difference), in track units per frame."""
-    padded = np.pad(track, 1, mode="edge")
-    return (padded[2:] - padded[:-2]) / 2
-
-
-# Speaker offset per AU = weights . voice traits (pitch height, tract length, expressiveness).
-_VOICE_OFFSETS = {
-    1: (0.2, 0, 0.3),
-    2: (0.1, 0, 0.3),
-    4: (-0.3, 0.3, -0.2),
-    6: (0.2, 0, 0.2),
-    7: (0, 0.3, -0.1),
-    12: (0.3, -0.1, 0.4),
-    14: (0, 0.2, 0),
-    15: (-0.2, 0.1, 0),
-    17: (0, 0.2, -0.2),
-    20: (0.2, 0, 0),
-}
-
-
-def au_tracks_from_latents(latents: SpeechLatents) -> np.ndarray:
-    """The ground-truth AU intensities (frames, 17) in 0..5, before tracking failures.
-
-    Mouth AUs follow the envelope and vowel shape slightly ahead of the sound; smile and cheek
-    follow pitch accents over a long window (the cheek lagging); brows follow pitch rises and
-    falls; the brow lowerer follows loudness dips; the chin raiser the moments after a syllable
-    ends; every AU gets a constant offset from the speaker's voice; AU45 follows the blinks.
-    """
-    env, pitch = latents.envelope.astype(np.float64), latents.pitch.astype(np.float64)
-    openness, front = latents.openness.astype(np.float64), latents.frontness.astype(np.float64)
-    accent = np.maximum(pitch - 1.0, 0.0) * env
-    rise = _rise(pitch) * _windowed(env, _BROW)
-    drivers = {
-        1: 3.5 * _windowed(np.maximum(rise, 0), _BROW),
-        2: 1.8 * _windowed(np.maximum(rise, 0), _LONG) + 0.3 * _windowed(accent, _LONG),
-        4: 3.0 * np.maximum(0.5 - _windowed(env, _LONG), 0),
-        5: 8.0 * _windowed(np.maximum(env - 0.65, 0), _BROW),
-        6: 0.9 * _windowed(accent, _LAGGING),
-        7: 1.5 * _windowed(np.maximum(-pitch, 0) * env, _LONG),
-        9: 6.0 * _windowed(np.maximum(front - 0.7, 0) * env, _ANTICIPATORY),
-        10: 2.5 * _windowed(env * (1 - openness) * front, _ANTICIPATORY),
-        12: 0.9 * _windowed(accent, _LONG),
-        14: 5.0 * _windowed(np.maximum(-_rise(env), 0), _LAGGING),
-        15: 3.5 * _windowed(np.maximum(-rise, 0), _BROW),
-        17: 4.0 * np.maximum(_windowed(env, _LAGGING) - env, 0),
-        20: 3.0 * _windowed(env * front, _ANTICIPATORY),
-        23: 3.5 * _windowed(env * (1 - front) * (1 - openness), _ANTICIPATORY),
-        25: 4.5 * _windowed(env, _ANTICIPATORY),
-        26: 5.0 * _windowed(env * openness, _ANTICIPATORY),
-        45: 5.0 * latents.blink.astype(np.float64),
-    }
-    voice = latents.voice.astype(np.float64)
-    tracks = np.zeros((len(env), NUM_AUS))
-    for code, driver in drivers.items():
-        offset = float(np.dot(_VOICE_OFFSETS.get(code, (0, 0, 0)), voice))
-        tracks[:, au_index(code)] = driver + max(offset, 0.0)
-    return np.clip(tracks, AU_MIN, AU_MAX).astype(np.float32)
-
-
-# --- the utterance plan: syllables, pitch, blinks ---------------------------------------------
-
-
 def _smooth(track: np.ndarray, taps: int) -> np.ndarray:
     padded = np.pad(track, (taps // 2, taps - 1 - taps // 2), mode="edge")
     return np.convolve(padded, np.ones(taps) / taps, mode="valid")
 
 
-def _plan_controls(rng: np.random.Generator, voice: _Voice, times: np.ndarray, seconds: float):
+_Controls = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""Control tracks: envelope, pitch, openness, frontness, noise."""
+
+
+def _plan_controls(rng: np.random.Generator, voice: _Voice, times: np.ndarray, seconds: float) -> _Controls:
     """Control tracks on the time grid ``times``: envelope, pitch, openness, frontness, noise."""
     env, noise = np.zeros_like(times), np.zeros_like(times)
     pitch, in_phrase = np.zeros_like(times), np.zeros_like(times, dtype=bool)
@@ -219,7 +125,7 @@ def _plan_controls(rng: np.random.Generator, voice: _Voice, times: np.ndarray, s
         t += rng.uniform(0.2, 0.6)
     if in_phrase.any():  # glide through pauses so pitch moves only while audible
         pitch = np.interp(times, times[in_phrase], pitch[in_phrase])
-    taps = max(1, int(round(0.04 / (times[1] - times[0]))))
+    taps = max(1, round(0.04 / (times[1] - times[0])))
     return env, pitch, _smooth(vowel_open, taps), _smooth(vowel_front, taps), noise
 
 
@@ -244,10 +150,9 @@ def _tracking_failures(rng: np.random.Generator, frames: int) -> np.ndarray:
     return valid
 
 
-# --- audio synthesis --------------------------------------------------------------------------
-
-
-def _harmonic_amplitudes(voice: _Voice, f0: np.ndarray, env, openness, frontness) -> np.ndarray:
+def _harmonic_amplitudes(
+    voice: _Voice, f0: np.ndarray, env: np.ndarray, openness: np.ndarray, frontness: np.ndarray
+) -> np.ndarray:
     """(harmonics, control steps) amplitudes: glottal tilt times three formant resonances."""
     count = int(_MAX_HARMONIC_HZ // f0.min())
     harmonic = np.arange(1, count + 1)[:, None]
@@ -255,13 +160,15 @@ def _harmonic_amplitudes(voice: _Voice, f0: np.ndarray, env, openness, frontness
     scale = voice.formant_scale
     formants = ((250 + 600 * openness) * scale, (850 + 1450 * frontness) * scale, np.full_like(f0, 2600 * scale))
     shaping = np.full_like(freq, 0.01)
-    for centre, bandwidth, gain in zip(formants, (110.0, 150.0, 220.0), (1.0, 0.6, 0.25)):
+    for centre, bandwidth, gain in zip(formants, (110.0, 150.0, 220.0), (1.0, 0.6, 0.25), strict=True):
         shaping += gain / (1 + ((freq - centre[None, :]) / (bandwidth / 2)) ** 2)
     amplitude = shaping * harmonic ** (-voice.spectral_tilt) * env[None, :]
     return np.where(freq < _MAX_HARMONIC_HZ, amplitude, 0.0).astype(np.float32)
 
 
-def _synthesise(rng, voice: _Voice, controls, step_seconds: float, samples: int, rate: int):
+def _synthesise(
+    rng: np.random.Generator, voice: _Voice, controls: _Controls, step_seconds: float, samples: int, rate: int
+) -> np.ndarray:
     env, pitch, openness, frontness, noise_env = controls
     f0 = voice.base_pitch_hz * 2.0 ** (pitch / 12)
     position = np.arange(samples) / (rate * step_seconds)
@@ -281,9 +188,6 @@ def _synthesise(rng, voice: _Voice, controls, step_seconds: float, samples: int,
     hiss = np.diff(white) * (0.5 * upsample(noise_env) + 0.02 * upsample(env)) + 0.002 * white[1:]
     wave = 0.8 * voiced + 0.5 * hiss
     return np.clip(wave / max(1.0, np.abs(wave).max()), -1.0, 1.0).astype(np.float32)
-
-
-# --- public entry points ----------------------------------------------------------------------
 
 
 def synth_utterance(
@@ -309,14 +213,17 @@ def synth_utterance(
         raise ValueError(f"synth_utterance: need 0.5 <= min_seconds <= max_seconds, got {min_seconds}, {max_seconds}")
     voice = _speaker_voice(seed, speaker)
     rng = np.random.default_rng([seed, _UTTERANCE_STREAM, speaker, index])
-    samples = int(round(rng.uniform(min_seconds, max_seconds) * sample_rate))
+    samples = round(rng.uniform(min_seconds, max_seconds) * sample_rate)
     frames = 1 + samples // (sample_rate // fps)
     step_seconds = 1.0 / (fps * _CONTROL_STEPS_PER_FRAME)
     times = np.arange(frames * _CONTROL_STEPS_PER_FRAME + 1) * step_seconds
     controls = _plan_controls(rng, voice, times, samples / sample_rate)
     env, pitch, openness, frontness, _ = (c[::_CONTROL_STEPS_PER_FRAME][:frames] for c in controls)
     latents = SpeechLatents(
-        *(track.astype(np.float32) for track in (env, pitch, openness, frontness)),
+        env.astype(np.float32),
+        pitch.astype(np.float32),
+        openness.astype(np.float32),
+        frontness.astype(np.float32),
         blink=_blinks(rng, frames, fps).astype(np.float32),
         voice=voice.traits,
     )
@@ -335,7 +242,7 @@ def synth_utterance(
 
 
 def iter_speech_corpus(
-    num_speakers: int, utterances_per_speaker: int, *, seed: int = 0, **kwargs
+    num_speakers: int, utterances_per_speaker: int, *, seed: int = 0, **kwargs: Any
 ) -> Iterator[SyntheticUtterance]:
     """All utterances, speaker by speaker, index by index; ``kwargs`` go to :func:`synth_utterance`.
 
