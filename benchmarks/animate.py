@@ -29,12 +29,18 @@ import torch
 from cause_pl.au import NUM_AUS
 from cause_pl.inference.animator import SpeechToFaceAnimator
 from cause_pl.models import CAUSERegressor, GANimation
-from cause_pl.synthetic.faces import corpus_identity, draw_face
+from cause_pl.synthetic.face_identity import corpus_identity
+from cause_pl.synthetic.faces import draw_face
 from cause_pl.synthetic.speech import synth_utterance
 
-SMALL_GENERATOR = dict(
-    image_size=64, g_base_channels=32, g_res_blocks=3, d_base_channels=32, d_layers=5, d_max_channels=512
-)
+SMALL_GENERATOR = {
+    "image_size": 64,
+    "g_base_channels": 32,
+    "g_res_blocks": 3,
+    "d_base_channels": 32,
+    "d_layers": 5,
+    "d_max_channels": 512,
+}
 COLUMNS = ("stage", "seconds", "frames/s", "share")
 
 

@@ -105,7 +105,9 @@ def measure(args: argparse.Namespace, shards: Path, processes: int, work: Path) 
     seconds = timed[0][-1][0] - start[0][0]
     samples = sum(step[2] for steps in timed for step in steps)
     frames = sum(step[3] for steps in timed for step in steps)
-    cpu_share = sum((steps[-1][1] - first[1]) / (steps[-1][0] - first[0]) for steps, first in zip(timed, start))
+    cpu_share = sum(
+        (steps[-1][1] - first[1]) / (steps[-1][0] - first[0]) for steps, first in zip(timed, start, strict=True)
+    )
     return {
         "processes": processes,
         "steps_timed": len(timed[0]),

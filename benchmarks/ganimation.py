@@ -35,8 +35,8 @@ from cause_pl.au import NUM_AUS
 from cause_pl.models.ganimation import GANimation
 
 OPTIONS = ("channels_last", "bf16", "compile")
-SMALL_MODEL = dict(g_base_channels=32, g_res_blocks=3, d_base_channels=32, d_layers=5, d_max_channels=512)
-"""The model of experiments/ganimation/synthetic.yaml (trained there at 64 px)."""
+SMALL_MODEL = {"g_base_channels": 32, "g_res_blocks": 3, "d_base_channels": 32, "d_layers": 5, "d_max_channels": 512}
+"""The model of the experiments/ganimation/synthetic.yaml overlay (trained there at 64 px)."""
 TOLERANCE = {False: 1e-3, True: 5e-2}
 """Max abs difference from fp32 (images in [-1, 1]) that still counts as correct, without / with bf16."""
 COLUMNS = (
@@ -184,7 +184,7 @@ def measure_inference(args: argparse.Namespace, candidates: list[Candidate]) -> 
         for candidate in active(candidates):
             edit = runs[candidate.setting.name]
             seconds[candidate.setting.name] += harness.timed_repeats(
-                lambda: [edit() for _ in range(args.infer_iters)], 1, args.device
+                lambda edit=edit: [edit() for _ in range(args.infer_iters)], 1, args.device
             )
     reference = runs["fp32"]() if "fp32" in runs else None
     for candidate in active(candidates):
@@ -243,7 +243,7 @@ class CycleClock(pl.Callback):
 
     def batch_seconds(self, first: int, stop: int) -> list[float]:
         """Seconds inside each of batches ``first .. stop-1`` (training step and optimiser steps)."""
-        return [end - start for start, end in zip(self.starts[first:stop], self.ends[first:stop])]
+        return [end - start for start, end in zip(self.starts[first:stop], self.ends[first:stop], strict=True)]
 
 
 def fit(args: argparse.Namespace, candidate: Candidate, cycles: int, profile: bool, time_box: bool) -> CycleClock:

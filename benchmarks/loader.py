@@ -270,7 +270,7 @@ def main() -> None:
     ratios = {
         "a/b": datamodule / baseline,
         "c/a": raw / datamodule,
-        "a/b per round": [a / b for a, b in zip(runs["datamodule"], runs["per_file_npy"])],
+        "a/b per round": [a / b for a, b in zip(runs["datamodule"], runs["per_file_npy"], strict=True)],
     }
 
     print(f"(a) datamodule     {datamodule:9.0f} samples/s   runs {[round(r) for r in runs['datamodule']]}")

@@ -88,7 +88,7 @@ def _au_cells(aus: np.ndarray) -> list[list[str]]:
     absent = np.zeros(len(aus), dtype=bool)
     presence = [present.get(column.replace("_c", "_r"), absent) for column in PRESENCE_COLUMNS]
     presence_rows = np.stack(presence, axis=1).astype(int)
-    return [[*map(_number, values), *map(str, flags)] for values, flags in zip(aus, presence_rows)]
+    return [[*map(_number, values), *map(str, flags)] for values, flags in zip(aus, presence_rows, strict=True)]
 
 
 def _gaze_pose_landmark_cells(rng: np.random.Generator, count: int) -> list[list[str]]:
@@ -128,7 +128,7 @@ def _video_face_rows(
         for frame, conf, ok in zip(frames, confidence, success, strict=True)
     ]
     rows = zip(identification, extras, _au_cells(written_aus), strict=True)
-    return [(int(frame), [*ids, *extra, *au]) for frame, (ids, extra, au) in zip(frames, rows)]
+    return [(int(frame), [*ids, *extra, *au]) for frame, (ids, extra, au) in zip(frames, rows, strict=True)]
 
 
 def video_table(
@@ -201,7 +201,7 @@ def image_table(faces: Sequence[tuple[np.ndarray, float, np.ndarray | None]]) ->
         raise ValueError("either every face has landmarks or none has")
     aus = _check_aus(np.stack([np.asarray(face_aus) for face_aus, _, _ in faces]), "faces' aus")
     rows = []
-    for face, ((_, conf, landmarks), au) in enumerate(zip(faces, _au_cells(aus))):
+    for face, ((_, conf, landmarks), au) in enumerate(zip(faces, _au_cells(aus), strict=True)):
         points = [] if landmarks is None else list(map(_number, np.asarray(landmarks).T.reshape(-1)))
         rows.append([str(face), _number(conf), *points, *au])
     header = ["face", "confidence", *(LANDMARK_COLUMNS if all(with_landmarks) else ()), *AU_COLUMNS]

@@ -179,7 +179,7 @@ def test_tracks_default_panels_time_axis_and_invalid_shading():
     figure = au_tracks_figure(pred, true, mask, fps=fps, title="utt")
     panels = [axes for axes in figure.axes if axes.get_visible()]
     assert len(panels) == len(DEFAULT_TRACK_AUS)
-    for code, panel in zip(DEFAULT_TRACK_AUS, panels):
+    for code, panel in zip(DEFAULT_TRACK_AUS, panels, strict=True):
         assert f"AU{code:02d}" in panel.get_ylabel()
         target_line, pred_line = panel.lines
         assert target_line.get_xdata()[-1] == pytest.approx((frames - 1) / fps)  # seconds

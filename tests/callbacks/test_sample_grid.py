@@ -135,7 +135,7 @@ def test_summary_writer_gets_the_grid_every_n_epochs(corpus, tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(num_faces=0), dict(every_n_epochs=0), dict(target_aus=[[0.0] * 3]), dict(target_aus=[]), dict(au_reader=3)],
+    [{"num_faces": 0}, {"every_n_epochs": 0}, {"target_aus": [[0.0] * 3]}, {"target_aus": []}, {"au_reader": 3}],
 )
 def test_bad_arguments_raise(kwargs):
     with pytest.raises((ValueError, TypeError), match="SampleGridCallback"):

@@ -19,8 +19,8 @@ import torch.multiprocessing as mp
 
 from cause_pl.data import SpeechAUDataModule
 from cause_pl.synthetic.corpus import write_speech_corpus
-from tests.recipes.util import read_split
 from tests.data.test_speech import SPEC
+from tests.recipes.util import read_split
 
 WORLD_SIZE = 2
 EPOCHS = 2

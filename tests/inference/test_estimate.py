@@ -12,8 +12,8 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from cause_pl import inference
 from cause_pl.au import AU_COLUMNS, NUM_AUS
+from cause_pl.inference import estimate as inference
 from cause_pl.inference.estimate import RNN_CONTEXT_FRAMES, estimate_aus, estimate_file, log_mel_frames
 from cause_pl.media.audio import load_audio
 from cause_pl.models import CAUSERegressor

@@ -207,11 +207,15 @@ def test_bad_writer_arguments_are_rejected_before_a_file_exists(tmp_path, kwargs
 
 def test_an_exception_inside_with_closes_and_removes_the_unfinished_file(tmp_path):
     path = tmp_path / "crash.mp4"
-    with pytest.raises(RuntimeError, match="renderer died"):
+
+    def render_then_die() -> None:
         with Mp4Writer(path, audio=speech_like(1.0), sample_rate=RATE) as writer:
             writer.write(flat_frames(40))  # enough for packets to be on disk already
             assert any(str(tmp_path) in name for name in open_files_of_this_process())
             raise RuntimeError("renderer died")
+
+    with pytest.raises(RuntimeError, match="renderer died"):
+        render_then_die()
 
     assert list(tmp_path.iterdir()) == []
     assert not any(str(tmp_path) in name for name in open_files_of_this_process())

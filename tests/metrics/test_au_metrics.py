@@ -267,7 +267,7 @@ def test_labels_default_and_custom():
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    ("kwargs", "message"),
     [
         ({"num_aus": 2, "labels": ["a"]}, "labels"),
         ({"num_aus": 2, "labels": ["a", "a"]}, "labels"),

@@ -17,7 +17,8 @@ from cause_pl.au import AU_MAX, NUM_AUS
 from cause_pl.evaluation.ganimation import FaceAURegressor, au_error, fit_face_au_regressor, identity_score
 from cause_pl.models.ganimation import GANimation, LinearDecaySchedule
 from cause_pl.models.ganimation_losses import attention_total_variation, gradient_penalty, wasserstein_gap
-from cause_pl.synthetic.faces import draw_face, random_identity, synth_face
+from cause_pl.synthetic.face_identity import random_identity
+from cause_pl.synthetic.faces import draw_face, synth_face
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:The '(train|val)_dataloader' does not have many workers"),
@@ -28,7 +29,7 @@ pytestmark = [
 SIZE = 32
 # The expression parts of a 32 px cartoon face cover ~5% of it: a faithful editor keeps ~95% of
 # the pixels, so the saturation warning (0.95 by default) would fire on a healthy run.
-LEARNING_HPARAMS = dict(critic_steps=1, lr_g=5e-4, lr_d=5e-4, saturation_threshold=0.99)
+LEARNING_HPARAMS = {"critic_steps": 1, "lr_g": 5e-4, "lr_d": 5e-4, "saturation_threshold": 0.99}
 LEARNING_STEPS = 2000  # 1000 batches of 8: one critic and one generator step each
 LOGGED_TRAIN_KEYS = {
     "d/loss",
@@ -86,19 +87,19 @@ def loader(dataset: Dataset, batch_size: int = 4, shuffle: bool = False) -> Data
 
 def small_model(seed: int = 0, **overrides) -> GANimation:
     pl.seed_everything(seed, verbose=False)
-    config = dict(image_size=SIZE, g_base_channels=16, g_res_blocks=2, d_base_channels=16, d_layers=4)
+    config = {"image_size": SIZE, "g_base_channels": 16, "g_res_blocks": 2, "d_base_channels": 16, "d_layers": 4}
     return GANimation(**{**config, **overrides})
 
 
 def trainer(**overrides) -> pl.Trainer:
-    config = dict(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    config = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
     return pl.Trainer(**{**config, **overrides})
 
 
@@ -238,7 +239,7 @@ def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(faces, tmp_path
     the lr decays from epoch 2 on. Lightning warns about a mid-epoch resume only because its
     check assumes one optimiser step per batch.
     """
-    hparams = dict(critic_steps=3, epochs_constant=1, epochs_decay=2)
+    hparams = {"critic_steps": 3, "epochs_constant": 1, "epochs_decay": 2}
     straight = small_model(**hparams)
     straight_run = trainer(max_epochs=4)
     straight_run.fit(straight, loader(faces))
@@ -255,7 +256,7 @@ def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(faces, tmp_path
 
     assert resumed_run.global_step == straight_run.global_step == 4 * 2 + 8 // 3
     torch.testing.assert_close(resumed.state_dict(), straight.state_dict(), rtol=0, atol=0)
-    for resumed_opt, straight_opt in zip(resumed_run.optimizers, straight_run.optimizers):
+    for resumed_opt, straight_opt in zip(resumed_run.optimizers, straight_run.optimizers, strict=True):
         assert adam_steps(resumed_opt) == adam_steps(straight_opt)
         assert resumed_opt.param_groups[0]["lr"] == straight_opt.param_groups[0]["lr"]
         torch.testing.assert_close(resumed_opt.state_dict(), straight_opt.state_dict(), rtol=0, atol=0)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cause_pl.openface import table as openface_table
 from cause_pl.au import AU_COLUMNS, NUM_AUS
+from cause_pl.openface import table as openface_table
 from cause_pl.openface.reader import OpenFaceTrack, landmarks_2d, read_openface_csv
 from cause_pl.openface.table import OpenFaceError
 from tests.builders.openface_csv import STYLES, CsvTable, image_table, video_table
@@ -36,7 +36,9 @@ def full_width(table: CsvTable) -> CsvTable:
     values = np.random.default_rng(0).uniform(-300.0, 600.0, (len(table.rows), count)).round(1)
     at = table.header.index("AU01_r")
     header = [*table.header[:at], *(f"p_{i}" for i in range(count)), *table.header[at:]]
-    rows = [[*row[:at], *map(repr, padding.tolist()), *row[at:]] for row, padding in zip(table.rows, values)]
+    rows = [
+        [*row[:at], *map(repr, padding.tolist()), *row[at:]] for row, padding in zip(table.rows, values, strict=True)
+    ]
     return CsvTable(header, rows)
 
 
@@ -110,7 +112,7 @@ def test_full_width_video_csv_reads_the_same_both_ways(
     assert len(path.read_text(encoding="utf-8-sig").splitlines()[0].split(",")) == OPENFACE_WIDTH
 
     for face_id in (None, 0, 2, 5):
-        plain, general = both_paths(monkeypatch, lambda: read_openface_csv(path, face_id=face_id))
+        plain, general = both_paths(monkeypatch, lambda face_id=face_id: read_openface_csv(path, face_id=face_id))
         assert_same_tracks(plain, general)
     default = read_openface_csv(path)
     assert default.face_id == 0

@@ -34,7 +34,7 @@ def read_samples(paths: list[str]) -> list[dict]:
 def test_npy_roundtrip_and_no_pickle():
     array = np.arange(12, dtype=np.float16).reshape(3, 4)
     assert np.array_equal(decode_npy(encode_npy(array)), array)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="allow_pickle=False"):
         encode_npy(np.array([{"a": 1}], dtype=object))
 
 
@@ -141,7 +141,7 @@ def test_refuses_to_mix_runs(tmp_path):
 
 
 def test_index_load_errors(tmp_path):
-    with pytest.raises(ShardError, match="no index.json"):
+    with pytest.raises(ShardError, match=r"no index\.json"):
         DatasetIndex.load(tmp_path)
     (tmp_path / "index.json").write_text('{"schema_version": 99}')
     with pytest.raises(ShardError, match="schema version"):

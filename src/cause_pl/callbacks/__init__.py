@@ -1,4 +1,5 @@
-"""Lightning callbacks: evaluation reports, plots, GAN sample grids and animation previews for the models of ``cause_pl.models``."""
+"""Lightning callbacks for the models of ``cause_pl.models``: evaluation reports, plots, GAN sample
+grids and animation previews."""
 
 from __future__ import annotations
 

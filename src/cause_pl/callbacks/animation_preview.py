@@ -83,6 +83,8 @@ class AnimationPreviewCallback(pl.Callback):
             return
         if fitting and (trainer.current_epoch + 1) % self.every_n_epochs:
             return
+        if self._preview_dir is None:
+            raise RuntimeError("AnimationPreviewCallback: setup() was not called by the trainer")
         path = self._preview_dir / f"epoch{trainer.current_epoch:03d}.mp4"
         self._render(pl_module, path)
         self.last_path = path
@@ -109,12 +111,13 @@ class AnimationPreviewCallback(pl.Callback):
 
     def _halves(self, pl_module: pl.LightningModule) -> tuple[CAUSERegressor, GANimation]:
         """(CAUSE, GANimation): the module being trained and its partner from the checkpoint, same device."""
-        if self._partner is None:
-            if isinstance(pl_module, CAUSERegressor):
-                self._partner = load_ganimation_checkpoint(self.ganimation_ckpt)
-            else:
-                self._partner = load_cause_checkpoint(self.cause_ckpt)
-        self._partner.to(pl_module.device)
         if isinstance(pl_module, CAUSERegressor):
-            return pl_module, self._partner
-        return self._partner, pl_module
+            if not isinstance(self._partner, GANimation):
+                assert self.ganimation_ckpt is not None, "checked in setup()"
+                self._partner = load_ganimation_checkpoint(self.ganimation_ckpt)
+            return pl_module, self._partner.to(pl_module.device)
+        assert isinstance(pl_module, GANimation), "checked in setup()"
+        if not isinstance(self._partner, CAUSERegressor):
+            assert self.cause_ckpt is not None, "checked in setup()"
+            self._partner = load_cause_checkpoint(self.cause_ckpt)
+        return self._partner.to(pl_module.device), pl_module

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pytorch_lightning as pl
 import torch
@@ -72,6 +72,12 @@ class _Figures:
     @cached_property
     def pngs(self) -> tuple[bytes, dict[str, bytes]]:
         return figure_to_png(self.bars), {key: figure_to_png(fig) for key, fig in self.tracks.items()}
+
+
+class _Reporting(Protocol):
+    """What the callback needs of the module: its latest report per stage."""
+
+    last_report: Mapping[str, AUReport]
 
 
 class AUReportCallback(pl.Callback):
@@ -154,7 +160,7 @@ class AUReportCallback(pl.Callback):
     def _report(self, stage: str, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        report = pl_module.last_report.get(stage)
+        report = cast(_Reporting, pl_module).last_report.get(stage)  # setup() checked last_report
         if report is None or report is self._reported.get(stage):
             raise RuntimeError(
                 f"AUReportCallback: {type(pl_module).__name__}.last_report[{stage!r}] "
@@ -213,7 +219,8 @@ def _predict(pl_module: pl.LightningModule, mel: Tensor) -> Tensor:
     pl_module.eval()
     try:
         with torch.no_grad():
-            pred = pl_module(mel.unsqueeze(0).to(pl_module.device, pl_module.dtype))[0]
+            # Lightning types .dtype as str | torch.dtype; it only ever holds a torch.dtype.
+            pred = pl_module(mel.unsqueeze(0).to(pl_module.device, pl_module.dtype))[0]  # type: ignore[arg-type]
     finally:
         pl_module.train(was_training)
     return pred.clamp(AU_MIN, AU_MAX).float().cpu()
@@ -237,7 +244,7 @@ def _log_to(logger: Logger, stage: str, metric: str, report: AUReport, figures: 
                 key=f"{stage}/au_tracks", images=[_pil(png) for png in tracks.values()], step=step, caption=list(tracks)
             )
         return True
-    writer = logger.experiment
+    writer: Any = getattr(logger, "experiment", None)  # the base Logger declares none; its subclasses do
     if callable(getattr(writer, "add_figure", None)) and callable(getattr(writer, "add_text", None)):
         writer.add_text(f"{stage}/au_report", report.to_markdown(), global_step=step)
         writer.add_figure(f"{stage}/au_{metric}_bars", figures.bars, global_step=step, close=False)

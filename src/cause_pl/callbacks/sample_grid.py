@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pytorch_lightning as pl
@@ -70,6 +70,12 @@ DEFAULT_TARGETS: dict[str, list[float]] = {
     "blink": _preset(45),
 }
 """Default target AU vectors (/5 scale), in grid column order."""
+
+
+class _Editor(Protocol):
+    """What the callback needs of the module: GANimation's ``generate``."""
+
+    def generate(self, image: Tensor, au: Tensor) -> GeneratorOutput: ...
 
 
 @dataclass(frozen=True)
@@ -150,44 +156,51 @@ class SampleGridCallback(pl.Callback):
         fitting = trainer.state.fn == TrainerFn.FITTING
         if trainer.sanity_checking or (fitting and (trainer.current_epoch + 1) % self.every_n_epochs):
             return
-        if not trainer.is_global_zero or self.faces is None:
+        faces = self.faces
+        if not trainer.is_global_zero or faces is None:
             return
-        edits = self._edit(pl_module)
-        grid = sample_grid(self.faces.images, edits)
-        self._publish(trainer, grid)
+        edits = self._edit(pl_module, faces.images)
+        grid = sample_grid(faces.images, edits)
+        self._publish(trainer, grid, faces.keys)
         if self.au_reader is not None:
-            self._score(pl_module, edits)
+            self._score(pl_module, edits, faces.images, self.au_reader)
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _edit(self, pl_module: pl.LightningModule) -> list[GeneratorOutput]:
-        """One generator output per target, each over all faces, on CPU."""
-        images = self.faces.images
+    def _edit(self, pl_module: pl.LightningModule, images: Tensor) -> list[GeneratorOutput]:
+        """One generator output per target, each over all faces ``images``, on CPU."""
+        editor = cast(_Editor, pl_module)  # setup() checked that it has generate()
         edits = []
         for target in self.target_aus:
-            out = pl_module.generate(images, target.expand(len(images), -1))
+            out = editor.generate(images, target.expand(len(images), -1))
             edits.append(GeneratorOutput(*(part.detach().float().cpu() for part in out)))
         return edits
 
-    def _publish(self, trainer: pl.Trainer, grid: np.ndarray) -> None:
+    def _publish(self, trainer: pl.Trainer, grid: np.ndarray, keys: list[str]) -> None:
         if self._grid_dir is None:
             raise RuntimeError("SampleGridCallback: setup() was not called by the trainer")
         step, epoch = trainer.global_step, trainer.current_epoch
-        caption = f"epoch {epoch} · step {step} · faces {', '.join(self.faces.keys)}"
+        caption = f"epoch {epoch} · step {step} · faces {', '.join(keys)}"
         for logger in trainer.loggers:
             _log_to(logger, grid, step, caption)
         path = self._grid_dir / f"epoch{epoch:03d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(grid).save(path)
 
-    def _score(self, pl_module: pl.LightningModule, edits: list[GeneratorOutput]) -> None:
-        if isinstance(self.au_reader, nn.Module):
-            self.au_reader.to(pl_module.device)
+    def _score(
+        self,
+        pl_module: pl.LightningModule,
+        edits: list[GeneratorOutput],
+        images: Tensor,
+        au_reader: Callable[[Tensor], Tensor],
+    ) -> None:
+        if isinstance(au_reader, nn.Module):
+            au_reader.to(pl_module.device)
         generated = torch.cat([edit.image for edit in edits])
-        targets = self.target_aus.repeat_interleave(len(self.faces.images), dim=0)
-        sources = self.faces.images.repeat(len(edits), 1, 1, 1)
+        targets = self.target_aus.repeat_interleave(len(images), dim=0)
+        sources = images.repeat(len(edits), 1, 1, 1)
         metrics = {
-            "val/au_error": au_error(generated.to(pl_module.device), targets, self.au_reader),
+            "val/au_error": au_error(generated.to(pl_module.device), targets, au_reader),
             "val/identity": identity_score(generated, sources),
         }
         pl_module.log_dict(metrics, rank_zero_only=True, batch_size=len(generated))
@@ -231,6 +244,6 @@ def _log_to(logger: Logger, grid: np.ndarray, step: int, caption: str) -> None:
     if isinstance(logger, WandbLogger):
         logger.log_image(key=GRID_KEY, images=[Image.fromarray(grid)], step=step, caption=[caption])
         return
-    writer = logger.experiment
+    writer: Any = getattr(logger, "experiment", None)  # the base Logger declares none; its subclasses do
     if callable(getattr(writer, "add_image", None)):
         writer.add_image(GRID_KEY, grid, global_step=step, dataformats="HWC")

@@ -19,7 +19,12 @@ from cause_pl.shards.index import DatasetIndex
 from cause_pl.shards.schema import ShardError
 from cause_pl.shards.urls import check_url_template, shard_url
 
-STAGE_SPLITS = {"fit": ("train",), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+STAGE_SPLITS: dict[str, tuple[str, ...]] = {
+    "fit": ("train",),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("test",),
+}
 """Splits ``setup(stage)`` checks exist; ``val`` for ``fit`` is checked when Lightning asks for it."""
 
 
@@ -126,7 +131,7 @@ class ShardDataModule(pl.LightningDataModule):
         """Take rank and world size from the trainer, check the shard kind and the splits ``stage`` needs."""
         if self.trainer is not None:
             self.distribute(self.trainer.global_rank, self.trainer.world_size)
-        for split in STAGE_SPLITS.get(stage, ()):
+        for split in STAGE_SPLITS.get(stage, ()) if stage is not None else ():
             self.index.shard_names(split)  # raises naming the available splits
 
     def train_dataloader(self) -> DataLoader:

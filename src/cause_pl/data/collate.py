@@ -39,7 +39,8 @@ def batch_tensors(layout: Mapping[str, tuple[tuple[int, ...], torch.dtype]]) -> 
     tensors = {}
     for name, (shape, dtype) in layout.items():
         tensor = torch.empty(0, dtype=dtype)
-        tensors[name] = tensor.set_(storage, offsets[name] // tensor.element_size(), shape)
+        # torch's stub wants a stride; at run time it is optional (contiguous), as used here.
+        tensors[name] = tensor.set_(storage, offsets[name] // tensor.element_size(), shape)  # type: ignore[call-overload]
     return tensors
 
 
@@ -61,7 +62,7 @@ def pad_collate(
     (:func:`batch_tensors`).
     """
     lengths = [len(sample[sequence_fields[0]]) for sample in samples]
-    for sample, length in zip(samples, lengths):
+    for sample, length in zip(samples, lengths, strict=True):
         sizes = {name: len(sample[name]) for name in sequence_fields}
         if set(sizes.values()) != {length}:
             raise ShardError(f"sample {sample.get('key')}: sequence lengths disagree: {sizes}")
@@ -78,8 +79,8 @@ def pad_collate(
     wanted = dtypes or {}
     layout = {name: (tuple(array.shape), wanted.get(name, array.dtype)) for name, array in padded.items()}
     batch: Sample = batch_tensors({**layout, "lengths": ((len(samples),), torch.int64)})
-    for name, array in padded.items():
-        batch[name].copy_(array)
+    for name, values in padded.items():
+        batch[name].copy_(values)
     batch["lengths"].copy_(torch.tensor(lengths, dtype=torch.int64))
     batch["keys"] = [sample["key"] for sample in samples]
     return batch

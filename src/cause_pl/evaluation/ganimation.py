@@ -78,7 +78,7 @@ class FaceAURegressor(nn.Module):
             )
         widths = [base_channels * 2 ** min(level, 3) for level in range(num_down)]
         layers: list[nn.Module] = []
-        for in_channels, width in zip([3, *widths], widths):
+        for in_channels, width in zip([3, *widths], widths, strict=False):
             layers += [
                 nn.Conv2d(in_channels, width, 4, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(width),
@@ -136,7 +136,7 @@ def _cycle(dataloader: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 @torch.inference_mode()
-def score(model: GANimation, data: FaceAUDataModule, split: str, reader) -> dict[str, float]:
+def score(model: GANimation, data: FaceAUDataModule, split: str, reader: AUReader) -> dict[str, float]:
     """Batch-weighted means of the AU errors and identity over every face of ``split``."""
     sums = {"au_error": 0.0, "identity": 0.0, "reader_floor": 0.0, "copy_input_au_error": 0.0}
     count = 0

@@ -208,7 +208,7 @@ def _check_tracks(
 def _invalid_runs(valid: np.ndarray) -> list[tuple[int, int]]:
     """Half-open frame ranges ``[start, stop)`` of consecutive invalid frames."""
     edges = np.diff(np.concatenate([[0], (~valid).astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
 def _track_limits(*tracks: np.ndarray) -> tuple[float, float]:

@@ -26,6 +26,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from lightning_fabric.utilities.data import AttributeDict
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
@@ -108,6 +109,8 @@ class SpeechToFaceAnimator(pl.LightningModule):
         bf16: generate under bfloat16 autocast: ~2x faster on GPUs and on CPUs with native bf16
             (``benchmarks/ganimation.py``), pixels within a few levels of fp32; slower on other CPUs.
     """
+
+    hparams: AttributeDict  # what save_hyperparameters() stores; Lightning's property type also allows a plain mapping
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""AU estimation from audio of any length in bounded memory, and OpenFace-style CSV output.
+"""AU estimation from audio of any length in bounded memory (written out by :mod:`cause_pl.openface.writer`).
 
 ``estimate_aus`` computes features and runs the net chunk by chunk: each chunk of ``chunk_frames``
 output frames reads its input with ``context`` extra frames on each side, and the log-mel of those

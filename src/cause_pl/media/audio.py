@@ -84,7 +84,7 @@ def _decode_pyav(path: Path) -> tuple[np.ndarray, int]:
     """
     with av.open(str(path)) as container:
         if not container.streams.audio:
-            kinds = sorted({stream.type for stream in container.streams}) or ["none"]
+            kinds: list[str] = sorted({stream.type for stream in container.streams}) or ["none"]
             raise AudioError(path, f"no audio stream (streams: {', '.join(kinds)})")
         stream = container.streams.audio[0]
         to_float_planar = av.AudioResampler(format="fltp")
@@ -95,7 +95,7 @@ def _decode_pyav(path: Path) -> tuple[np.ndarray, int]:
             rate, last_frame_samples = frame.sample_rate, frame.samples
             chunks.extend(converted.to_ndarray() for converted in to_float_planar.resample(frame))
         chunks.extend(converted.to_ndarray() for converted in to_float_planar.resample(None))
-        declared = round(stream.duration * stream.time_base * rate) if stream.duration else 0
+        declared = round(stream.duration * stream.time_base * rate) if stream.duration and stream.time_base else 0
     if not chunks:
         return np.zeros((1, 0), dtype=np.float32), rate
     channels = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)

@@ -12,6 +12,7 @@ turns generator output (``(N, 3, H, W)`` in [-1, 1]) into that layout.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -54,14 +55,18 @@ def write_gif(path: str | Path, frames: Iterable[np.ndarray], fps: int = 25, loo
     if len({image.size for image in images}) > 1:
         raise ValueError(f"frames differ in size: {sorted({image.size for image in images})} (W, H)")
     boundaries_cs = [round(i * 100 / fps) for i in range(len(images) + 1)]
-    durations_ms = [10 * (end - start) for start, end in zip(boundaries_cs, boundaries_cs[1:])]
+    durations_ms = [10 * (end - start) for start, end in pairwise(boundaries_cs)]
     path = prepared_path(path)
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=durations_ms, loop=loop)
     return path
 
 
-def frame_strip(frames: Sequence[np.ndarray], count: int = 8, height: int | None = None, gap: int = 2) -> Image.Image:
+def frame_strip(
+    frames: Sequence[np.ndarray] | np.ndarray, count: int = 8, height: int | None = None, gap: int = 2
+) -> Image.Image:
     """`count` frames picked evenly over the sequence (first and last included), side by side.
+
+    ``frames``: a sequence of (H, W, 3) frames or one (N, H, W, 3) batch.
 
     Fewer frames than ``count`` are all shown; ``count=1`` shows the first. With ``height`` each
     tile is resized to that height, keeping its aspect ratio. Tiles are ``gap`` white pixels apart.
@@ -88,7 +93,9 @@ def frame_strip(frames: Sequence[np.ndarray], count: int = 8, height: int | None
     return strip
 
 
-def write_png_strip(path: str | Path, frames: Sequence[np.ndarray], count: int = 8, height: int | None = None) -> Path:
+def write_png_strip(
+    path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, count: int = 8, height: int | None = None
+) -> Path:
     """Save ``frame_strip(frames, count, height)`` as an optimized PNG; returns the path."""
     strip = frame_strip(frames, count=count, height=height)
     path = prepared_path(path)

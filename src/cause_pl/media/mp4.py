@@ -1,20 +1,14 @@
-"""Generated face frames + speech audio -> media files: mp4 (with sound), gif, png strip.
+"""Generated face frames + speech audio -> an mp4 with sound, written as the frames arrive.
 
-Formats:
+H.264 video (libx264, yuv420p, constant-quality ``crf``) with the mono speech muxed as AAC (FFmpeg's
+native ``aac`` encoder, which takes 16 kHz directly). ``Mp4Writer`` streams: frames arrive in batches
+(the animator renders ~32 at a time), each batch is encoded at once together with the audio that
+covers the frames written so far, so packets interleave and memory stays bounded however long the
+speech is. Frame ``i`` has presentation time exactly ``i / fps`` s.
 
-- **mp4**: H.264 video (libx264, yuv420p, constant-quality ``crf``) with the mono speech muxed as
-  AAC (FFmpeg's native ``aac`` encoder, which takes 16 kHz directly). ``Mp4Writer`` streams: frames
-  arrive in batches (the animator renders ~32 at a time), each batch is encoded at once together
-  with the audio that covers the frames written so far, so packets interleave and memory stays
-  bounded however long the speech is. Frame ``i`` has presentation time exactly ``i / fps`` s.
-- **gif**: Pillow, every frame held in memory (for short previews only). GIF delays are whole
-  centiseconds: frame boundaries are rounded to the nearest centisecond of ``i / fps``, so 25 fps
-  is exactly 40 ms a frame and e.g. 30 fps alternates 30/40/30 ms without drifting.
-- **png strip**: a few frames picked evenly over a sequence, side by side (for reports, W&B).
-
-Frames are ``uint8`` RGB arrays ``(H, W, 3)`` or batches ``(N, H, W, 3)``; ``to_uint8_frames``
-turns generator output (``(N, 3, H, W)`` in [-1, 1]) into that layout. libx264 with yuv420p needs
-an even width and height: odd sizes are padded by repeating the last row / column (one pixel).
+Frames are ``uint8`` RGB arrays ``(H, W, 3)`` or batches ``(N, H, W, 3)``
+(:func:`cause_pl.media.frames.to_uint8_frames` converts generator output). libx264 with yuv420p
+needs an even width and height: odd sizes are padded by repeating the last row / column (one pixel).
 
 Audio duration vs frame count: the writer encodes the *whole* audio, whatever the number of
 frames; the frame count is the caller's choice. To make the video as long as the audio, render
@@ -28,6 +22,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import TypedDict, Unpack
 
 import av
 import numpy as np
@@ -126,7 +121,7 @@ class Mp4Writer:
             frame.pts = self._frames_written
             self._container.mux(self._video.encode(frame))
             self._frames_written += 1
-        if self._audio is not None:
+        if self._audio is not None and self.sample_rate is not None:
             covered = -(-self._frames_written * self.sample_rate // self.fps)
             self._encode_audio_until(covered)
 
@@ -180,17 +175,27 @@ class Mp4Writer:
 
     def _encode_audio_until(self, stop: int) -> None:
         """Encode audio samples [samples written, stop) in pieces of at most a second."""
-        stop = min(stop, len(self._audio))
-        chunk = _AUDIO_CHUNK_SECONDS * self.sample_rate
+        audio, rate = self._audio, self.sample_rate
+        assert audio is not None and rate is not None, "only called on a writer with audio"
+        stop = min(stop, len(audio))
+        chunk = _AUDIO_CHUNK_SECONDS * rate
         while self._samples_written < stop:
             end = min(stop, self._samples_written + chunk)
-            piece = self._audio[None, self._samples_written : end]
+            piece = audio[None, self._samples_written : end]
             frame = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
-            frame.sample_rate = self.sample_rate
+            frame.sample_rate = rate
             frame.pts = self._samples_written
             frame.time_base = self._audio_stream.time_base
             self._container.mux(self._audio_stream.encode(frame))
             self._samples_written = end
+
+
+class _WriterOptions(TypedDict, total=False):
+    """The ``Mp4Writer`` settings ``write_mp4`` passes on."""
+
+    crf: int
+    audio_bitrate: int
+    threads: int | None
 
 
 def write_mp4(
@@ -199,7 +204,7 @@ def write_mp4(
     audio: np.ndarray | torch.Tensor | None = None,
     sample_rate: int | None = None,
     fps: int = 25,
-    **kwargs: object,
+    **kwargs: Unpack[_WriterOptions],
 ) -> Path:
     """Write ``frames`` (single frames or batches, streamed) with ``audio`` to an mp4; returns the path.
 

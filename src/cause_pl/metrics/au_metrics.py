@@ -60,6 +60,9 @@ class AUMetrics(Metric):
     is_differentiable = False
     higher_is_better = None
     full_state_update = False
+    # The state registered by ``add_state`` below. Inside a synced ``compute()`` torchmetrics holds it as
+    # one concatenated tensor instead, which ``dim_zero_cat`` and ``len`` (all that compute uses) accept.
+    utterance_stats: list[Tensor]
 
     def __init__(self, num_aus: int = 17, mean_au: Tensor | None = None, labels: Sequence[str] | None = None) -> None:
         super().__init__(sync_on_compute=True, dist_sync_on_step=False)

@@ -8,11 +8,13 @@ another random training image divided by 5 plus U(-0.1, 0.1) noise; ``keys`` lis
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from lightning_fabric.utilities.data import AttributeDict
+from pytorch_lightning.core.optimizer import LightningOptimizer
 from pytorch_lightning.utilities import rank_zero_warn
 from torch.optim.lr_scheduler import LambdaLR
 
@@ -86,6 +88,7 @@ class GANimation(pl.LightningModule):
 
     num_val_samples = 8
     """How many images of the first validation batch :attr:`val_samples` keeps for callbacks."""
+    hparams: AttributeDict  # what save_hyperparameters() stores; Lightning's property type also allows a plain mapping
 
     def __init__(
         self,
@@ -114,13 +117,13 @@ class GANimation(pl.LightningModule):
             raise ValueError(f"GANimation: critic_steps must be >= 1, got {critic_steps}")
         if not 0 < saturation_threshold < 1:
             raise ValueError(f"GANimation: saturation_threshold must be in (0, 1), got {saturation_threshold}")
-        weights = dict(
-            lambda_gp=lambda_gp,
-            lambda_cond=lambda_cond,
-            lambda_cycle=lambda_cycle,
-            lambda_attn_mean=lambda_attn_mean,
-            lambda_attn_tv=lambda_attn_tv,
-        )
+        weights = {
+            "lambda_gp": lambda_gp,
+            "lambda_cond": lambda_cond,
+            "lambda_cycle": lambda_cycle,
+            "lambda_attn_mean": lambda_attn_mean,
+            "lambda_attn_tv": lambda_attn_tv,
+        }
         negative = {name: value for name, value in weights.items() if value < 0}
         if negative:
             raise ValueError(f"GANimation: loss weights must be >= 0, got {negative}")
@@ -156,7 +159,7 @@ class GANimation(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         image, au, target_au = _unpack(batch)
-        opt_g, opt_d = self.optimizers()
+        opt_g, opt_d = cast(list[LightningOptimizer], self.optimizers())  # the two of configure_optimizers
         size = image.shape[0]
 
         with torch.no_grad():
@@ -204,8 +207,8 @@ class GANimation(pl.LightningModule):
         cond = F.mse_loss(fake_aus.float(), target_au)
         cycle = F.l1_loss(reconstructed.image.float(), image)
         masks = (edited.attention, reconstructed.attention)
-        attn_mean = sum(mask.float().mean() for mask in masks)
-        attn_tv = sum(attention_total_variation(mask) for mask in masks)
+        attn_mean = masks[0].float().mean() + masks[1].float().mean()
+        attn_tv = attention_total_variation(masks[0]) + attention_total_variation(masks[1])
         loss = (
             adversarial
             + hp.lambda_cond * cond
@@ -238,7 +241,7 @@ class GANimation(pl.LightningModule):
         )
 
     def on_train_epoch_end(self) -> None:
-        for scheduler in self.lr_schedulers():
+        for scheduler in cast(list[LambdaLR], self.lr_schedulers()):  # the two of configure_optimizers
             scheduler.step()
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

@@ -2,13 +2,16 @@
 
 Every net maps ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)`` for any number of frames,
 takes optional ``lengths`` (batch,) so that a padded batch gives every sequence exactly the output
-it gets alone (padding never leaks into real frames), and says how many frames of context it reads on each side (``receptive_field``) so that long inputs
-can be processed in overlapping chunks. Layer widths are the paper's; ``in_dim`` (80 mel bands),
-``out_dim`` (17 AUs) and ``dropout`` (0.1) are parameters so the same nets can regress other
-per-frame targets.
+it gets alone (padding never leaks into real frames), and says how many frames of context it reads
+on each side (``receptive_field``) so that long inputs can be processed in overlapping chunks. Layer
+widths are the paper's; ``in_dim`` (80 mel bands), ``out_dim`` (17 AUs) and ``dropout`` (0.1) are
+parameters so the same nets can regress other per-frame targets.
 """
 
 from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
 
 import torch
 from torch import nn
@@ -86,7 +89,7 @@ class CauseMLP(CauseNet):
         widths = (in_dim, *MLP_WIDTHS, out_dim)
         last = len(widths) - 2
         layers: list[nn.Module] = []
-        for index, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:])):
+        for index, (width_in, width_out) in enumerate(pairwise(widths)):
             layers.append(weight_norm(nn.Linear(width_in, width_out)))
             if 0 < index < last:
                 layers += [nn.Dropout(dropout), nn.LeakyReLU(LEAKY_SLOPE)]
@@ -151,7 +154,7 @@ class GatedConvNet(CauseNet):
         self.embed = weight_norm(nn.Linear(in_dim, EMBED_WIDTH))
         layers: list[nn.Module] = []
         channels_in = EMBED_WIDTH
-        for channels_out, dilation in zip(CONV_WIDTHS, dilations):
+        for channels_out, dilation in zip(CONV_WIDTHS, dilations, strict=True):
             conv = nn.Conv1d(channels_in, 2 * channels_out, CONV_KERNEL, padding=dilation, dilation=dilation)
             layers += [weight_norm(conv), nn.Dropout(dropout), nn.GLU(dim=1)]
             channels_in = channels_out
@@ -197,8 +200,8 @@ CAUSE_NETS: dict[str, type[CauseNet]] = {
 """The paper's architectures by the name a config or sweep uses."""
 
 
-def build_cause_net(name: str, **kwargs: int | float) -> CauseNet:
-    """Build the CAUSE net called ``name`` (case-insensitive) with constructor ``kwargs``."""
+def build_cause_net(name: str, **kwargs: Any) -> CauseNet:
+    """Build the CAUSE net called ``name`` (case-insensitive) with constructor ``kwargs`` (in_dim, out_dim, dropout)."""
     key = name.strip().lower()
     if key not in CAUSE_NETS:
         raise ValueError(f"unknown CAUSE net {name!r}; valid names: {', '.join(CAUSE_NETS)}")

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -126,10 +127,10 @@ class Table:
             self._raise_first_bad_cell(names, np.array(cells, dtype=object).reshape(shape))
         return values
 
-    def _raise_first_bad_cell(self, names: Sequence[str], cells: np.ndarray) -> None:
+    def _raise_first_bad_cell(self, names: Sequence[str], cells: np.ndarray) -> NoReturn:
         """Slow path, only on error: find the offending cell and say where it is."""
-        for row, line in zip(cells, self.lines):
-            for name, cell in zip(names, row):
+        for row, line in zip(cells, self.lines, strict=True):
+            for name, cell in zip(names, row, strict=True):
                 try:
                     number = float(cell)
                 except ValueError:
@@ -153,7 +154,7 @@ def read_table(path: str | Path) -> Table:
         raise OpenFaceError(f"{path}: missing required column(s) {missing} for the {variant.name} variant")
     if not lines:
         raise OpenFaceError(f"{path}: no data rows (OpenFace found no face)")
-    for line, width in zip(lines, records.widths()):
+    for line, width in zip(lines, records.widths(), strict=True):
         if width != len(header):
             raise OpenFaceError(f"{path}: line {line} has {width} cells, the header has {len(header)}")
     columns = {name: position for position, name in enumerate(header)}

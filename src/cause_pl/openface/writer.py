@@ -45,7 +45,7 @@ def write_openface_style_csv(
 
 def _write_rows(values: np.ndarray, valid: np.ndarray, fps: float, stream: TextIO, decimals: int) -> None:
     stream.write(", ".join(CSV_COLUMNS) + "\n")
-    for index, (row, ok) in enumerate(zip(values, valid)):
+    for index, (row, ok) in enumerate(zip(values, valid, strict=True)):
         flag = "1" if ok else "0"
         cells = (
             str(index + 1),

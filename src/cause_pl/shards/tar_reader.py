@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tarfile
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from cause_pl.shards.schema import ShardError
 
@@ -47,7 +47,7 @@ def _pax_records(data: bytes, offset: int) -> dict[str, str]:
     return records
 
 
-def _read_exactly(stream: BinaryIO, size: int, offset: int) -> bytes:
+def _read_exactly(stream: IO[bytes], size: int, offset: int) -> bytes:
     data = stream.read(size)
     if len(data) != size:
         raise tarfile.ReadError(f"unexpected end of data at byte {offset + len(data)} (needed {size} bytes)")
@@ -71,7 +71,7 @@ def _is_metadata(name: str) -> bool:
     return len(first) >= 4 and first.startswith("__") and first.endswith("__")
 
 
-def tar_files(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
+def tar_files(stream: IO[bytes]) -> Iterator[tuple[str, bytes]]:
     """``(name, data)`` of each regular file of an uncompressed tar stream, read sequentially.
 
     Handles ustar, PAX (``path``/``size`` records, local and global) and GNU long names, like
@@ -112,7 +112,7 @@ def tar_files(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
         offset += TAR_BLOCK + size + padding
 
 
-def tar_samples(stream: BinaryIO, url: str) -> Iterator[dict[str, Any]]:
+def tar_samples(stream: IO[bytes], url: str) -> Iterator[dict[str, Any]]:
     """Samples of a shard stream, grouped the way webdataset groups them.
 
     A sample is a run of consecutive files with the same key (the path up to the first dot of the

@@ -11,7 +11,7 @@ elsewhere: ``{name}`` stands for the shard's file name from index.json, for ever
   ``pipe:curl -sSfL https://host/vox/{name}``, ``pipe:cat /mnt/lustre/vox/{name}``. The command
   runs without a shell (split with :func:`shlex.split`; pipes, redirections and ``$VARS`` are not
   interpreted); its output is read as a stream. A command that cannot start, or exits with a
-  non-zero status, is a read error (:class:`CommandFailed`, with the end of its stderr), which the
+  non-zero status, is a read error (:class:`CommandFailedError`, with the end of its stderr), which the
   data module skips and counts, or raises with ``strict=True``.
 
 Brace ranges: webdataset users list shards as ``s3://bucket/vox/speech_au-train-{000000..000009}.tar``.
@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 PIPE = "pipe:"
 NAME = "{name}"
@@ -43,7 +43,7 @@ _BRACE_RANGE = re.compile(r"\{[^{}]*(\.\.|,)[^{}]*\}")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-class CommandFailed(OSError):
+class CommandFailedError(OSError):
     """A ``pipe:`` command could not start or exited with a non-zero status (a shard read error)."""
 
 
@@ -86,7 +86,7 @@ def shard_url(template: str | None, root: str | Path, name: str) -> str:
 
 
 @contextmanager
-def open_shard(url: str) -> Iterator[BinaryIO]:
+def open_shard(url: str) -> Iterator[IO[bytes]]:
     """A readable binary stream of the shard at ``url`` (a path, or ``pipe:COMMAND``)."""
     if url.startswith(PIPE):
         with command_output(url[len(PIPE) :]) as stream:
@@ -97,10 +97,10 @@ def open_shard(url: str) -> Iterator[BinaryIO]:
 
 
 @contextmanager
-def command_output(command: str) -> Iterator[BinaryIO]:
+def command_output(command: str) -> Iterator[IO[bytes]]:
     """The standard output of ``command`` (run without a shell) as a stream; its exit status is checked.
 
-    - The reader finishes: the rest of the output is drained, then a non-zero exit raises :class:`CommandFailed`.
+    - The reader finishes: the rest of the output is drained, then a non-zero exit raises :class:`CommandFailedError`.
     - The reader fails (e.g. a tar error): if the output had ended and the command failed, the
       command's failure is raised (chained to the reader's error), since it is the cause; if the
       output had not ended, the bytes themselves were bad: the command is killed, the error re-raised.
@@ -113,31 +113,33 @@ def command_output(command: str) -> Iterator[BinaryIO]:
                 arguments, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, bufsize=READ_BUFFER
             )
         except OSError as error:
-            raise CommandFailed(f"command `{command}` could not start: {error}") from error
+            raise CommandFailedError(f"command `{command}` could not start: {error}") from error
+        stdout = process.stdout
+        assert stdout is not None  # stdout=PIPE
         try:
-            yield process.stdout
+            yield stdout
         except Exception as error:
-            if process.stdout.read(1):
+            if stdout.read(1):
                 raise
             _check_exit(process, command, stderr, cause=error)
             raise
         else:
-            while process.stdout.read(READ_BUFFER):
+            while stdout.read(READ_BUFFER):
                 pass
             _check_exit(process, command, stderr)
         finally:
             if process.poll() is None:
                 process.kill()
             process.wait()
-            process.stdout.close()
+            stdout.close()
 
 
 def _check_exit(process: subprocess.Popen, command: str, stderr: BinaryIO, cause: Exception | None = None) -> None:
-    """Raise :class:`CommandFailed` (with the end of its stderr) if ``process`` exits with a non-zero status."""
+    """Raise :class:`CommandFailedError` (with the end of its stderr) if ``process`` exits with a non-zero status."""
     status = process.wait()
     if status == 0:
         return
     size = stderr.seek(0, 2)
     stderr.seek(max(size - STDERR_TAIL, 0))
     tail = stderr.read().decode("utf-8", "replace").strip()
-    raise CommandFailed(f"command `{command}` exited with status {status}: {tail or '(no stderr)'}") from cause
+    raise CommandFailedError(f"command `{command}` exited with status {status}: {tail or '(no stderr)'}") from cause

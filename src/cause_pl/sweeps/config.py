@@ -202,7 +202,7 @@ def draw_runs(sweep: Sweep, count: int | None, seed: int = 0) -> list[dict[str, 
             [spec["value"]] if spec["distribution"] == "constant" else spec["values"]
             for spec in sweep.parameters.values()
         ]
-        grid = [dict(zip(sweep.parameters, combination)) for combination in itertools.product(*axes)]
+        grid = [dict(zip(sweep.parameters, combination, strict=True)) for combination in itertools.product(*axes)]
         return grid[:limit]
     if limit is None:
         raise SweepConfigError(f"sweep {sweep.name}: a random sweep needs --count (or run_cap in the file)")
