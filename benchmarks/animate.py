@@ -9,8 +9,11 @@ Stages (``AnimationResult.timings``): ``estimate`` (mel frontend + CAUSE over th
 ``generate`` (GANimation, ``--batch-frames`` frames per call, uint8 conversion included) and
 ``encode`` (H.264 + AAC muxing); ``end to end`` also counts decoding the audio file and loading the
 face. Speed does not depend on training, so without checkpoints freshly initialised nets of the
-same shapes are timed. Rows: frames/s per stage and the stage's share of the end-to-end time; a
-cProfile of one run tells whether Python overhead matters (``--profile``).
+same shapes are timed. The animator is built as ``cause-pl animate`` builds it: the nets are put on
+``--device`` (``from_checkpoints(map_location=...)``, or fresh nets moved there) and the animator
+follows them; the timed call is the command's ``animator.animate``. Rows: frames/s per stage and
+the stage's share of the end-to-end time; a cProfile of one run tells whether Python overhead
+matters (``--profile``).
 """
 
 from __future__ import annotations
@@ -44,13 +47,16 @@ SMALL_GENERATOR = {
 COLUMNS = ("stage", "seconds", "frames/s", "share")
 
 
-def fresh_animator(small: bool, batch_frames: int, bf16: bool) -> SpeechToFaceAnimator:
-    """Untrained CAUSE CNN (unit normalisation) + GANimation of the paper's or the demo's size."""
+def fresh_animator(small: bool, batch_frames: int, bf16: bool, device: str = "cpu") -> SpeechToFaceAnimator:
+    """Untrained CAUSE CNN (unit normalisation) + GANimation of the paper's or the demo's size, both put
+    on ``device`` in eval mode before the animator is built (what ``from_checkpoints`` does)."""
     cause = CAUSERegressor(arch="cnn")
     n_mels = cause.frontend_config.n_mels
     cause.set_normalization(torch.zeros(n_mels), torch.ones(n_mels), torch.zeros(NUM_AUS))
     ganimation = GANimation(**SMALL_GENERATOR) if small else GANimation()
-    return SpeechToFaceAnimator(cause, ganimation, frames_per_batch=batch_frames, bf16=bf16)
+    return SpeechToFaceAnimator(
+        cause.to(device).eval(), ganimation.to(device).eval(), frames_per_batch=batch_frames, bf16=bf16
+    )
 
 
 def speech_file(folder: Path, seconds: float, sample_rate: int) -> Path:
@@ -79,11 +85,14 @@ def main() -> None:
     harness.setup(args)
     if args.cause_ckpt and args.ganimation_ckpt:
         animator = SpeechToFaceAnimator.from_checkpoints(
-            args.cause_ckpt, args.ganimation_ckpt, frames_per_batch=args.batch_frames, bf16=args.bf16
+            args.cause_ckpt,
+            args.ganimation_ckpt,
+            map_location=args.device,
+            frames_per_batch=args.batch_frames,
+            bf16=args.bf16,
         )
     else:
-        animator = fresh_animator(args.small, args.batch_frames, args.bf16)
-    animator.to(args.device)
+        animator = fresh_animator(args.small, args.batch_frames, args.bf16, args.device)
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         audio = speech_file(folder, args.seconds, animator.sample_rate)

@@ -355,7 +355,14 @@ def main() -> None:
     parser.add_argument("--profile", default="fp32", help="setting whose training cycle is profiled ('' for none)")
     parser.add_argument("--profile-top", type=int, default=12, help="ops listed from the profile")
     parser.add_argument("--no-training", action="store_true", help="measure inference only")
+    parser.add_argument("--dry-run", action="store_true", help="check the arguments and settings, measure nothing")
     args = parser.parse_args()
+    if args.dry_run:
+        names = [Setting.parse(name).name for name in args.settings]
+        if names[:1] != ["fp32"]:
+            raise SystemExit("--settings: the first setting must be fp32, the baseline of ratios and checks")
+        print(f"would measure {', '.join(names)} on {args.device}")
+        return
     harness.setup(args)
     harness.quiet_lightning()
     args.image_size = args.image_size or (64 if args.small else 128)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import soundfile
+import torch
 from PIL import Image
 
 from cause_pl.cli.main import main
@@ -80,7 +81,10 @@ def test_animate_errors_are_clear(quick_demo, tmp_path, capsys):
             "expected a CAUSERegressor checkpoint",
         ),
         ({"--audio": tmp_path / "missing.wav"}, "file not found"),
+        ({"--device": "nonsense"}, "not a torch device"),
     ]
+    if not torch.cuda.is_available():
+        cases.append(({"--device": "cuda", "--bf16": "true"}, "torch sees no CUDA device"))
     for change, message in cases:
         argv = ["animate", *(str(item) for pair in {**good, **change}.items() for item in pair)]
         try:

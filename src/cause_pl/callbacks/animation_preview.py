@@ -9,6 +9,11 @@ speech into AUs. The first ``seconds`` of ``audio`` animate the image ``face``.
 Where it goes (global rank zero, not during the sanity check): always the file
 ``{trainer.log_dir or default_root_dir}/animation_preview/epoch{E:03d}.mp4`` (H.264 + AAC, with
 the speech); with a ``WandbLogger`` also ``val/animation`` as a W&B video at ``trainer.global_step``.
+
+Devices (*docs/design.md, "Devices"*): the module being trained is never moved. The preview runs on
+its current device (the partner checkpoint is moved there), in eval mode under ``inference_mode``;
+afterwards every submodule is back in the mode it was in. Only rank zero renders; the other ranks go
+on to the next step and wait for it in their first collective.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 
 from cause_pl.inference.animator import SpeechToFaceAnimator
+from cause_pl.inference.estimate import module_device
 from cause_pl.media.audio import load_audio
 from cause_pl.media.image import load_face
 from cause_pl.models.cause import CAUSERegressor, load_cause_checkpoint
@@ -99,25 +106,28 @@ class AnimationPreviewCallback(pl.Callback):
                 )
 
     def _render(self, pl_module: pl.LightningModule, path: Path) -> None:
+        """The preview on ``pl_module``'s current device, in eval mode; every submodule's mode restored."""
         cause, ganimation = self._halves(pl_module)
-        modes = [(module, module.training) for module in (cause, ganimation)]
+        modes = [(module, module.training) for half in (cause, ganimation) for module in half.modules()]
         try:
-            animator = SpeechToFaceAnimator(cause, ganimation, au_scale=self.au_scale)
-            wave = load_audio(self.audio, animator.sample_rate)[: int(self.seconds * animator.sample_rate)]
-            animator.render(wave, load_face(self.face, animator.image_size), path)
+            with torch.inference_mode():
+                animator = SpeechToFaceAnimator(cause, ganimation, au_scale=self.au_scale)
+                wave = load_audio(self.audio, animator.sample_rate)[: int(self.seconds * animator.sample_rate)]
+                animator.render(wave, load_face(self.face, animator.image_size), path)
         finally:
             for module, training in modes:
-                module.train(training)
+                module.training = training
 
     def _halves(self, pl_module: pl.LightningModule) -> tuple[CAUSERegressor, GANimation]:
-        """(CAUSE, GANimation): the module being trained and its partner from the checkpoint, same device."""
+        """(CAUSE, GANimation): the module being trained, unmoved, and its partner from the checkpoint moved
+        to the trained module's device."""
         if isinstance(pl_module, CAUSERegressor):
             if not isinstance(self._partner, GANimation):
                 assert self.ganimation_ckpt is not None, "checked in setup()"
                 self._partner = load_ganimation_checkpoint(self.ganimation_ckpt)
-            return pl_module, self._partner.to(pl_module.device)
+            return pl_module, self._partner.to(module_device(pl_module))
         assert isinstance(pl_module, GANimation), "checked in setup()"
         if not isinstance(self._partner, CAUSERegressor):
             assert self.cause_ckpt is not None, "checked in setup()"
             self._partner = load_cause_checkpoint(self.cause_ckpt)
-        return self._partner.to(pl_module.device), pl_module
+        return self._partner.to(module_device(pl_module)), pl_module

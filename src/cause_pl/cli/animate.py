@@ -41,11 +41,14 @@ def animate(
         au_scale: multiply AU intensities (0 = still face)
         smoothing: moving-average window in frames (odd; 1 = none)
         batch_frames: frames generated per batch
-        device: torch device, e.g. cpu or cuda
-        bf16: generate under bf16 autocast (GPUs, CPUs with native bf16)
+        device: torch device both nets are loaded on and run on, e.g. cpu or cuda
+        bf16: generate under bf16 autocast on that device (GPUs, CPUs with native bf16)
     """
+    from cause_pl.cli.estimate import checked_device
     from cause_pl.inference.animator import SpeechToFaceAnimator
     from cause_pl.media.frames import write_png_strip
+
+    checked_device(device)
 
     for flag, path in (
         ("--cause_ckpt", cause_ckpt),

@@ -6,10 +6,23 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from cause_pl.cli.command import UsageError
 from cause_pl.inference.estimate import DEFAULT_CHUNK_FRAMES, estimate_file
 from cause_pl.models.cause import load_cause_checkpoint
 from cause_pl.openface.writer import write_openface_style_csv
+
+
+def checked_device(device: str) -> torch.device:
+    """``--device`` as a torch device; a UsageError for a malformed name or a CUDA device torch cannot see."""
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        raise UsageError(f"--device: not a torch device: {device!r} ({error})") from error
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: torch sees no CUDA device here")
+    return parsed
 
 
 def estimate(
@@ -21,14 +34,15 @@ def estimate(
         audio: audio or video file
         ckpt: CAUSE checkpoint (.ckpt)
         out: CSV path, or - for stdout
-        device: torch device, e.g. cpu or cuda
+        device: torch device the model is loaded on and runs on, e.g. cpu or cuda
         chunk_frames: frames per chunk (memory bound)
     """
+    checked_device(device)
     if not ckpt.is_file():
         raise UsageError(f"checkpoint not found: {ckpt}")
     model = load_cause_checkpoint(ckpt, map_location=device)
     started = time.perf_counter()
-    aus, _ = estimate_file(model, audio, chunk_frames=chunk_frames, device=device)
+    aus, _ = estimate_file(model, audio, chunk_frames=chunk_frames)
     elapsed = time.perf_counter() - started
     fps = model.frontend_config.fps
     write_openface_style_csv(aus, fps, sys.stdout if out == "-" else Path(out))

@@ -11,6 +11,12 @@ video has :func:`cause_pl.media.mp4.video_frame_count` frames, so it lasts as lo
 As a LightningModule it renders in ``predict_step`` on the trainer's device: give
 ``Trainer.predict`` an :class:`AnimationRequests` loader (``batch_size=None``), one request per
 (audio, face, output) triple. :meth:`animate` does the same without a trainer.
+
+Devices (*docs/design.md, "Devices"*): the animator follows its nets. Its :attr:`device` is the
+device of the generator's parameters, not Lightning's bookkeeping; CAUSE runs where its own
+parameters are and the generator where its are; nothing here moves a net. ``from_checkpoints(...,
+map_location=D)`` puts both nets on D; ``.to(D)`` on the animator moves both. ``bf16`` autocasts on
+the device type the generator is on.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from cause_pl.au import AU_MAX, AU_MIN
-from cause_pl.inference.estimate import DEFAULT_CHUNK_FRAMES, estimate_aus
+from cause_pl.inference.estimate import DEFAULT_CHUNK_FRAMES, estimate_aus, module_device
 from cause_pl.media.audio import load_audio
 from cause_pl.media.frames import to_uint8_frames
 from cause_pl.media.image import load_face
@@ -106,8 +112,11 @@ class SpeechToFaceAnimator(pl.LightningModule):
         smoothing_frames: centred moving average over this many AU frames (odd, 1 = none).
         frames_per_batch: frames generated per generator call (memory / speed trade-off).
         chunk_frames: AU frames per CAUSE chunk (see :func:`estimate_aus`).
-        bf16: generate under bfloat16 autocast: ~2x faster on GPUs and on CPUs with native bf16
-            (``benchmarks/ganimation.py``), pixels within a few levels of fp32; slower on other CPUs.
+        bf16: generate under bfloat16 autocast (on the generator's device type): ~2x faster on GPUs
+            and on CPUs with native bf16 (``benchmarks/ganimation.py``), pixels within a few levels of
+            fp32; slower on other CPUs.
+
+    The nets stay where they are: the animator runs each on its own device (see the module docstring).
     """
 
     hparams: AttributeDict  # what save_hyperparameters() stores; Lightning's property type also allows a plain mapping
@@ -145,12 +154,19 @@ class SpeechToFaceAnimator(pl.LightningModule):
         map_location: str | torch.device = "cpu",
         **options: Any,
     ) -> SpeechToFaceAnimator:
-        """Both halves loaded with ``weights_only=True``; ``options`` as in the constructor."""
+        """Both halves loaded with ``weights_only=True`` onto ``map_location`` (where the animator then
+        runs); ``options`` as in the constructor."""
         return cls(
             load_cause_checkpoint(cause_ckpt, map_location),
             load_ganimation_checkpoint(ganimation_ckpt, map_location),
             **options,
         )
+
+    @property
+    def device(self) -> torch.device:
+        """Where frames are generated: the device of the generator's parameters (the animator follows its
+        nets; Lightning's own attribute changes only through ``.to()`` on the animator itself)."""
+        return module_device(self.ganimation.generator)
 
     @property
     def image_size(self) -> int:
@@ -172,8 +188,9 @@ class SpeechToFaceAnimator(pl.LightningModule):
         return load_face(path, self.image_size)
 
     def au_track(self, wave: Tensor) -> Tensor:
-        """(frames, K) AUs (0..5) on CPU driving the video of ``wave``: estimated, scaled, smoothed."""
-        aus = estimate_aus(self.cause, wave, chunk_frames=self.hparams.chunk_frames, device=self.device)
+        """(frames, K) AUs (0..5) on CPU driving the video of ``wave``: estimated (on CAUSE's own device),
+        scaled, smoothed."""
+        aus = estimate_aus(self.cause, wave, chunk_frames=self.hparams.chunk_frames)
         aus = aus[: video_frame_count(wave.shape[-1], self.sample_rate, self.fps)]
         aus = (aus * self.hparams.au_scale).clamp(AU_MIN, AU_MAX)
         return smooth_track(aus, self.hparams.smoothing_frames)
@@ -183,11 +200,12 @@ class SpeechToFaceAnimator(pl.LightningModule):
         """uint8 (n, S, S, 3) batches of frames of ``face`` (3, S, S) in [-1, 1] showing ``aus`` (F, K)."""
         if face.shape != (3, self.image_size, self.image_size):
             raise ValueError(f"face must have shape (3, {self.image_size}, {self.image_size}), got {tuple(face.shape)}")
-        face = face.to(self.device, torch.float32).unsqueeze(0)
+        device = self.device
+        face = face.to(device, torch.float32).unsqueeze(0)
         step = self.hparams.frames_per_batch
         for start in range(0, aus.shape[0], step):
-            cond = aus[start : start + step].to(self.device, torch.float32) / AU_MAX
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.hparams.bf16):
+            cond = aus[start : start + step].to(device, torch.float32) / AU_MAX
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.hparams.bf16):
                 output = self.ganimation.generate(face.expand(cond.shape[0], -1, -1, -1), cond)
             yield to_uint8_frames(output.image)
 

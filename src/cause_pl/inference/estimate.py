@@ -10,6 +10,9 @@ so the result equals one pass over the whole input up to float round-off. The bi
 receptive field is unbounded: audio of at most ``chunk_frames`` frames is processed in one exact
 pass; longer audio uses ``RNN_CONTEXT_FRAMES`` (10 s) of context on each side, which is
 approximately equal to a full pass (the LSTM's memory of frames 10 s away is negligible).
+
+Devices (*docs/design.md, "Devices"*): the model runs where its parameters are unless ``device``
+says otherwise, and is never left moved: a model moved for the call is moved back before returning.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from cause_pl.au import AU_MAX, AU_MIN
 from cause_pl.features.mel import MelFrontend
@@ -33,6 +36,28 @@ RNN_CONTEXT_FRAMES = 250
 
 DEFAULT_CHUNK_FRAMES = 3000
 """Output frames per chunk (2 minutes at 25 fps)."""
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """Where ``module`` computes: the device of its first parameter (else buffer); CPU if it has neither.
+
+    Not Lightning's ``LightningModule.device``, which is bookkeeping updated only by ``.to()`` on that
+    module itself and misses nets loaded or moved elsewhere.
+    """
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def same_device(a: str | torch.device, b: str | torch.device) -> bool:
+    """Whether ``a`` and ``b`` name the same device (``cuda`` = the current CUDA device)."""
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type:
+        return False
+    if a.index is None or b.index is None:
+        current = torch.cuda.current_device() if a.type == "cuda" and torch.cuda.is_available() else 0
+        return (current if a.index is None else a.index) == (current if b.index is None else b.index)
+    return a.index == b.index
 
 
 def context_frames(net: CauseNet) -> int:
@@ -79,19 +104,33 @@ def estimate_aus(
     """AU intensities (F, num_aus) float32 on CPU, clamped to 0..5, for a mono ``wave``.
 
     ``wave`` is 1-D at the model's sample rate; F = ``model.frontend_config.num_frames(len(wave))``
-    and row ``i`` is the face at ``i / fps`` seconds. ``device`` moves the model there (default:
-    where the model is). The model runs in eval mode and is returned to its previous mode.
+    and row ``i`` is the face at ``i / fps`` seconds. The model runs on its own device (that of its
+    parameters); ``device`` runs it elsewhere for this call only: it is moved there and back, so it is
+    never left moved. The model runs in eval mode under ``inference_mode`` and is returned to its
+    previous mode.
     """
     if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
         raise ValueError(f"estimate_aus: chunk_frames must be a positive integer, got {chunk_frames!r}")
     wave = _check_wave(wave)
-    if device is not None:
-        model.to(device)
-    frontend = model.frontend().to(model.device)
+    home = module_device(model)
+    target = home if device is None else torch.device(device)
+    moved = not same_device(target, home)
+    if moved:
+        model.to(target)
+    try:
+        return _estimate(model, wave, chunk_frames)
+    finally:
+        if moved:
+            model.to(home)
+
+
+def _estimate(model: CAUSERegressor, wave: Tensor, chunk_frames: int) -> Tensor:
+    """``estimate_aus`` where the model is now."""
+    frontend = model.frontend().to(module_device(model))
     total = model.frontend_config.num_frames(wave.shape[0])
     context = context_frames(model.net)
     result = torch.empty(total, model.hparams.num_aus)
-    was_training = model.training
+    modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
         with torch.inference_mode():
@@ -102,7 +141,8 @@ def estimate_aus(
                 aus = model(mel.unsqueeze(0))[0, start - first : stop - first]
                 result[start:stop] = aus.clamp(AU_MIN, AU_MAX).float().cpu()
     finally:
-        model.train(was_training)
+        for module, training in modes:
+            module.training = training
     return result
 
 
