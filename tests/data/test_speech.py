@@ -22,8 +22,9 @@ from cause_pl.data import (
     reading,  # module
 )
 from cause_pl.data.collate import pad_collate
+from cause_pl.data.loaders import make_loader
 from cause_pl.data.speech import SEQUENCE_FIELDS, decode_utterance
-from cause_pl.data.streams import EvalStream, TrainStream, make_loader, split_shards
+from cause_pl.data.streams import EvalStream, TrainStream, split_shards
 from cause_pl.shards.schema import ShardError
 from cause_pl.synthetic.corpus import SyntheticCorpusSpec, write_face_corpus, write_speech_corpus
 from tests.recipes.util import read_split
@@ -230,6 +231,9 @@ class _Recorder(pl.LightningModule):
     def predict_step(self, batch, batch_idx):
         return batch["keys"]
 
+    def test_step(self, batch, batch_idx):
+        pass
+
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
@@ -260,10 +264,10 @@ def test_lightning_trainer_sees_exact_epochs_and_every_val_utterance(corpus, ref
 def test_too_few_shards_is_a_clear_error_for_eval_but_fine_for_training(corpus, reference):
     dm = module(corpus, num_workers=3)
     dm.distribute(0, 2)
+    val_shards = dm.index.shard_paths("val")
     expected = r"4 shard\(s\) cannot be shared by 2 rank\(s\) x 3 .*--shard_size.*num_workers <= 2"
     with pytest.raises(ShardError, match=expected):
-        dm.val_dataloader()
-    val_shards = dm.index.shard_paths("val")
+        EvalStream(val_shards, rank=0, world_size=2, num_workers=3, batch_size=2, **stream_kwargs())
     with pytest.raises(ShardError, match=r"1 shard\(s\) cannot be split over 2 ranks"):
         split_shards(val_shards[:1], 0, 2)
     one_shard = TrainStream(
@@ -366,3 +370,56 @@ def test_training_gives_up_when_every_shard_is_broken(corpus, tmp_path, monkeypa
     monkeypatch.setattr(reading, "MAX_CONSECUTIVE_ERRORS", 5)
     with pytest.raises(ShardError, match="5 read errors in a row without one good sample"):
         next(iter(module(root).train_dataloader()))
+
+
+def test_eval_workers_are_their_own_setting_and_lowered_to_the_shards_with_a_warning(corpus, reference):
+    dm = module(corpus, num_workers=0, eval_num_workers=2)
+    assert dm.train_dataloader().num_workers == 0 and dm.val_dataloader().num_workers == 2
+    assert module(corpus, num_workers=3).eval_num_workers == 3  # default: the training count
+    crowded = module(corpus, num_workers=8)  # the CNN config's 8 workers, 2 ranks, 4 val shards
+    crowded.distribute(1, 2)
+    with pytest.warns(UserWarning, match=r"4 shard\(s\) over 2 rank\(s\) allow at most 2 .*eval_num_workers=8"):
+        loader = crowded.val_dataloader()
+    assert loader.num_workers == 2
+    assert keys_of(loader)  # reads, rather than stopping at the first validation
+    with pytest.raises(ValueError, match="eval_num_workers must be an integer >= 0"):
+        module(corpus, eval_num_workers=-1)
+
+
+def _truncate_second_sample(shard: Path) -> None:
+    with tarfile.open(shard) as archive:
+        members = archive.getmembers()
+    keys = [m.name.split(".")[0] for m in members]
+    second = keys.index(keys[-1])
+    with open(shard, "r+b") as stream:
+        stream.truncate(members[second + 2].offset_data + members[second + 2].size // 2)
+
+
+def test_skipped_samples_are_logged_per_epoch_and_summed_over_workers(damaged, caplog):
+    root, _, _ = damaged
+    _truncate_second_sample(
+        root / json.loads((root / "index.json").read_text())["splits"]["train"]["shards"][0]["name"]
+    )
+    dm = module(root, num_workers=2)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    with caplog.at_level(logging.WARNING, logger="cause_pl.data.monitor"):
+        trainer.fit(_Recorder(), datamodule=dm)
+    monitors = [c for c in trainer.callbacks if type(c).__name__ == "SkippedSamplesMonitor"]
+    assert len(monitors) == 1  # added by the data module, once
+    metrics = trainer.callback_metrics
+    assert metrics["data/val_skipped_samples"].item() == 1  # the damaged val shard, read once per epoch
+    assert metrics["data/skipped_samples"].item() >= 1  # the damaged train shard, drawn with replacement
+    assert monitors[0].totals["val"] == 2 and monitors[0].totals["train"] >= 2
+    summaries = [r.getMessage() for r in caplog.records if r.name == "cause_pl.data.monitor"]
+    assert len(summaries) == 1 and "skipped" in summaries[0] and "val 2" in summaries[0]
+    trainer.test(_Recorder(), datamodule=dm)
+    assert trainer.callback_metrics["data/test_skipped_samples"].item() == 0

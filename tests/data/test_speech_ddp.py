@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -85,3 +86,41 @@ def test_two_ranks_read_eval_once_and_train_the_same_number_of_batches(tmp_path:
     assert results["train_batches_per_epoch"] == [2, 2]
     assert results["train_steps"] == [[2] * EPOCHS, [2] * EPOCHS]
     assert results["train_keys"][0] != results["train_keys"][1]
+
+
+class _Fitted(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(80))
+
+    def training_step(self, batch, batch_idx):
+        return (batch["mel"][batch["mask"]] * self.weight).mean()
+
+    def validation_step(self, batch, batch_idx):
+        pass
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.mark.timeout(300)
+def test_skipped_samples_are_summed_over_ranks(tmp_path: Path):
+    root = write_speech_corpus(tmp_path / "shards", replace(SPEC, utterances_per_speaker=4)).root
+    for shard in json.loads((root / "index.json").read_text())["splits"]["val"]["shards"]:
+        path = root / shard["name"]
+        path.write_bytes(path.read_bytes()[:3000])  # each rank's val shard loses samples (one read error each)
+    dm = SpeechAUDataModule(str(root), batch_size=2, num_workers=1, train_samples_per_epoch=16)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=WORLD_SIZE,
+        strategy="ddp_spawn",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(_Fitted(), datamodule=dm)
+    assert trainer.callback_metrics["data/val_skipped_samples"].item() == WORLD_SIZE
+    assert trainer.callback_metrics["data/skipped_samples"].item() == 0

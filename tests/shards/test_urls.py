@@ -153,6 +153,31 @@ def test_stopping_early_kills_the_command_without_an_error(corpus):
     assert time.monotonic() - started < 10 and errors.count == 0
 
 
+@pytest.mark.parametrize("stall", ["exec sleep 30", 'head -c 3000 "$0"; exec sleep 30', 'cat "$0"; exec sleep 30'])
+def test_a_stalled_command_is_killed_after_the_timeout_and_counted(corpus, stall):
+    shard = str(corpus / module(corpus).index.shard_names("train")[0])
+    command = f"pipe:sh -c '{stall}' {shard}"
+    started = time.monotonic()
+    with pytest.raises(ShardError, match=r"CommandTimeoutError: .*sent no output for 0.5 s and was killed"):
+        list(read_shard(command, ReadErrors(strict=True), pipe_timeout=0.5))
+    errors = ReadErrors()
+    samples = list(read_shard(command, errors, pipe_timeout=0.5))
+    assert errors.count == 1 and time.monotonic() - started < 15
+    assert len(samples) == (2 if stall.startswith("cat") else 0)  # samples read before the stall are kept
+
+
+def test_the_pipe_timeout_reaches_the_readers_and_is_checked(moved):
+    root, _ = moved
+    dm = module(root, shard_url="pipe:sh -c 'exec sleep 30' {name}", pipe_timeout=0.5, strict=True)
+    started = time.monotonic()
+    with pytest.raises(ShardError, match="CommandTimeoutError"):
+        next(iter(dm.val_dataloader()))
+    assert time.monotonic() - started < 15
+    assert module(root).pipe_timeout == 600.0 and module(root, pipe_timeout=None).pipe_timeout is None
+    with pytest.raises(ValueError, match="pipe_timeout must be a positive number"):
+        module(root, pipe_timeout=0)
+
+
 def test_templates_are_checked_with_advice():
     with pytest.raises(ValueError, match=r"no \{name\} placeholder"):
         SpeechAUDataModule("unused", shard_url="/scratch/vox/shard.tar")

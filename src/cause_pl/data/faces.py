@@ -38,6 +38,7 @@ from cause_pl.data.base import ShardDataModule, at_least
 from cause_pl.data.reading import Sample
 from cause_pl.media.image import image_to_array
 from cause_pl.shards.schema import FACES, ShardError, decode_npy
+from cause_pl.shards.urls import DEFAULT_PIPE_TIMEOUT
 
 STORED_FILES = ("jpg", "au.npy")
 
@@ -123,6 +124,8 @@ class FaceAUDataModule(ShardDataModule):
         strict: bool = False,
         seed: int = 0,
         shard_url: str | None = None,
+        eval_num_workers: int | None = None,
+        pipe_timeout: float | None = DEFAULT_PIPE_TIMEOUT,
     ) -> None:
         super().__init__(
             root,
@@ -134,6 +137,8 @@ class FaceAUDataModule(ShardDataModule):
             strict,
             seed,
             shard_url,
+            eval_num_workers,
+            pipe_timeout,
         )
         self.save_hyperparameters()
         self.image_size = None if image_size is None else at_least("FaceAUDataModule", "image_size", image_size, 1)

@@ -7,9 +7,11 @@ import tarfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import torch
+
 from cause_pl.shards.schema import ShardError
 from cause_pl.shards.tar_reader import tar_samples
-from cause_pl.shards.urls import open_shard
+from cause_pl.shards.urls import DEFAULT_PIPE_TIMEOUT, open_shard
 
 READ_ERRORS: tuple[type[Exception], ...] = (tarfile.TarError, OSError, EOFError, ValueError)
 """What a damaged shard or sample raises (``ShardError`` is a ``ValueError``); anything else is a bug."""
@@ -33,11 +35,15 @@ class ReadErrors:
     """Unreadable shards and samples: skip and count (default), or raise at once when ``strict``.
 
     Counts are per process (each DataLoader worker holds its own copy); each bad shard is logged once
-    per process. Even when skipping, :data:`MAX_CONSECUTIVE_ERRORS` errors in a row raise.
+    per process. Even when skipping, :data:`MAX_CONSECUTIVE_ERRORS` errors in a row raise. With a
+    ``tally`` (a shared-memory tensor, one slot per worker), each skipped error also adds one to
+    ``tally[slot]``, which the main process reads (the stream sets ``slot`` in each worker).
     """
 
-    def __init__(self, strict: bool = False) -> None:
+    def __init__(self, strict: bool = False, tally: torch.Tensor | None = None) -> None:
         self.strict = strict
+        self.tally = tally
+        self.slot = 0
         self.count = 0
         self.consecutive = 0
         self.bad_shards: set[str] = set()
@@ -49,6 +55,8 @@ class ReadErrors:
         if self.strict:
             raise ShardError(f"{where}: unreadable: {problem}") from error
         self.count += 1
+        if self.tally is not None:
+            self.tally[self.slot] += 1
         self.consecutive += 1
         if url not in self.bad_shards:
             self.bad_shards.add(url)
@@ -64,17 +72,18 @@ class ReadErrors:
         self.consecutive = 0
 
 
-def read_shard(url: str, errors: ReadErrors) -> Iterator[Sample]:
+def read_shard(url: str, errors: ReadErrors, pipe_timeout: float | None = DEFAULT_PIPE_TIMEOUT) -> Iterator[Sample]:
     """Raw samples of one tar shard: ``__key__``, ``__url__`` and one ``bytes`` entry per file suffix.
 
     ``url`` is a path or a ``pipe:`` command (:mod:`cause_pl.shards.urls`). At a damaged member, or when
     a command fails, reading stops and ``errors`` is told: samples finished before it are kept, the
     one being read is dropped (even if all its files had arrived, its end was not seen). A shard with
-    no sample at all is an error too (the index only lists shards that hold samples).
+    no sample at all is an error too (the index only lists shards that hold samples). A ``pipe:``
+    command silent for ``pipe_timeout`` seconds while read is killed: a read error as well.
     """
     count = 0
     try:
-        with open_shard(url) as stream:
+        with open_shard(url, pipe_timeout) as stream:
             for sample in tar_samples(stream, url):
                 count += 1
                 yield sample

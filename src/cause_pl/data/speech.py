@@ -29,6 +29,7 @@ from cause_pl.data.collate import pad_collate
 from cause_pl.data.reading import Sample
 from cause_pl.features.mel import MelConfig
 from cause_pl.shards.schema import SPEECH_AU, ShardError, decode_npy
+from cause_pl.shards.urls import DEFAULT_PIPE_TIMEOUT
 
 SEQUENCE_FIELDS = ("mel", "au", "mask")
 BATCH_DTYPES = {"mel": torch.float32, "au": torch.float32, "mask": torch.bool}
@@ -96,6 +97,8 @@ class SpeechAUDataModule(ShardDataModule):
         strict: bool = False,
         seed: int = 0,
         shard_url: str | None = None,
+        eval_num_workers: int | None = None,
+        pipe_timeout: float | None = DEFAULT_PIPE_TIMEOUT,
     ) -> None:
         super().__init__(
             root,
@@ -107,6 +110,8 @@ class SpeechAUDataModule(ShardDataModule):
             strict,
             seed,
             shard_url,
+            eval_num_workers,
+            pipe_timeout,
         )
         self.save_hyperparameters()
         self.crop_frames = at_least("SpeechAUDataModule", "crop_frames", crop_frames, 1)

@@ -16,7 +16,9 @@ whole split, passes samples through a shuffle buffer, decodes, augments and batc
 never runs dry, so every batch is full (drop-last semantics), and each worker stops after exactly
 ``batches_per_worker`` batches: a rank yields ``batches_per_worker * max(num_workers, 1)`` batches
 per epoch, the same on every rank, which DDP needs (unequal batch counts hang it). See
-:func:`batches_per_worker` for the rule.
+:func:`batches_per_worker` for the rule. Its loader (:class:`cause_pl.data.loaders.TrainLoader`)
+is resumable mid-epoch (the state is tracked in the main process; resumed workers fast-forward),
+see docs/design.md, "Distributed data loading".
 
 Evaluation (:class:`EvalStream`): no resampling. Shards are dealt round-robin to ranks, then to the
 workers of a rank, so every sample is read exactly once; batches are cut in stream order, the last
@@ -26,6 +28,7 @@ one of each worker may be smaller, and they are padded to their longest sample.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from itertools import chain, islice
 from typing import Any
@@ -33,11 +36,12 @@ from typing import Any
 import numpy as np
 import torch
 import webdataset as wds
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from cause_pl.data.collate import Collate
 from cause_pl.data.reading import Decode, ReadErrors, Sample, decoded, read_shard
 from cause_pl.shards.schema import ShardError
+from cause_pl.shards.urls import DEFAULT_PIPE_TIMEOUT
 
 Augment = Callable[[Sample, random.Random], Sample]
 
@@ -77,23 +81,42 @@ def batches_per_worker(samples_per_epoch: int, batch_size: int, world_size: int,
     return count
 
 
-def epoch_seed(seed: int, rank: int, worker: int) -> int:
+def epoch_seed(seed: int, base: int, rank: int, worker: int, epoch: int) -> int:
     """Seed for one worker's pass over the data, different per rank, worker and epoch.
 
-    Rank and worker enter explicitly (``seed_everything`` gives every rank the same torch seed). The
-    epoch enters through one draw from torch's RNG, which the DataLoader reseeds in every worker for
-    every epoch from the main process generator (and which advances between epochs in the main
-    process), so a run seeded with ``seed_everything`` is reproducible.
+    ``seed`` is the data module's, ``base`` one draw from torch's RNG when the loader first iterates (so
+    ``seed_everything`` changes the data order too), ``epoch`` the epoch number. Nothing depends on
+    torch's RNG inside the workers, so a resumed run can rebuild any epoch's seeds from its checkpoint.
     """
-    draw = int(torch.randint(0, 2**62, ()).item())
-    return int(np.random.SeedSequence([seed, rank, worker, draw]).generate_state(1, np.uint64)[0])
+    return int(np.random.SeedSequence([seed, base, rank, worker, epoch]).generate_state(1, np.uint64)[0])
+
+
+def resume_position(consumed: int, worker: int, workers: int) -> tuple[int, int]:
+    """``(logical worker, batches to skip)`` for DataLoader worker ``worker`` after ``consumed`` batches of an epoch.
+
+    The DataLoader takes batches from its workers round-robin, starting at worker 0, so after
+    ``consumed = q * workers + r`` batches, workers ``< r`` have given ``q + 1`` and the others ``q``.
+    A resumed loader starts at worker 0 again, so its workers are rotated by ``r``: worker ``w`` plays
+    the part of worker ``(w + r) % workers`` (its seed, its skip), and batches come in the original order.
+    """
+    shift = consumed % workers
+    logical = (worker + shift) % workers
+    return logical, consumed // workers + (1 if logical < shift else 0)
 
 
 class _Stream(IterableDataset):
     """What both streams share: shards, the planned worker count, decoding, batching, read errors."""
 
     def __init__(
-        self, urls: Sequence[str], *, num_workers: int, batch_size: int, decode: Decode, collate: Collate, strict: bool
+        self,
+        urls: Sequence[str],
+        *,
+        num_workers: int,
+        batch_size: int,
+        decode: Decode,
+        collate: Collate,
+        strict: bool,
+        pipe_timeout: float | None = DEFAULT_PIPE_TIMEOUT,
     ) -> None:
         super().__init__()
         if not urls:
@@ -105,7 +128,10 @@ class _Stream(IterableDataset):
         self.batch_size = batch_size
         self.decode = decode
         self.collate = collate
-        self.errors = ReadErrors(strict)
+        self.pipe_timeout = pipe_timeout
+        self.skipped = torch.zeros(max(num_workers, 1), dtype=torch.int64).share_memory_()
+        """Read errors of the current epoch, one slot per worker (shared memory: workers write, the main reads)."""
+        self.errors = ReadErrors(strict, tally=self.skipped)
 
     def _worker(self) -> int:
         """This worker's id, after checking the DataLoader runs the number of workers planned for."""
@@ -115,7 +141,14 @@ class _Stream(IterableDataset):
                 f"{type(self).__name__} was built for num_workers={self.num_workers} but is read by "
                 f"{workers} worker(s); build it with the DataLoader's num_workers (use make_loader)"
             )
+        self.skipped[worker] = 0
+        self.errors.slot = worker
         return worker
+
+    @property
+    def skipped_samples(self) -> int:
+        """Samples (or unreadable shard remainders) skipped in the current or last epoch, over all workers."""
+        return int(self.skipped.sum())
 
 
 class TrainStream(_Stream):
@@ -136,9 +169,17 @@ class TrainStream(_Stream):
         shuffle_buffer: int = 1000,
         seed: int = 0,
         strict: bool = False,
+        base: int | None = None,
+        pipe_timeout: float | None = DEFAULT_PIPE_TIMEOUT,
     ) -> None:
         super().__init__(
-            urls, num_workers=num_workers, batch_size=batch_size, decode=decode, collate=collate, strict=strict
+            urls,
+            num_workers=num_workers,
+            batch_size=batch_size,
+            decode=decode,
+            collate=collate,
+            strict=strict,
+            pipe_timeout=pipe_timeout,
         )
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
@@ -149,24 +190,36 @@ class TrainStream(_Stream):
         self.augment = augment
         self.shuffle_buffer = shuffle_buffer
         self.seed = seed
+        self.base = base
+        """The epoch seeds' draw from torch's RNG (see :func:`epoch_seed`); None: drawn when iterated."""
+        self.epoch = 0
+        """Epoch number the next iteration reads (set by the ``TrainLoader``)."""
+        self.resume_batches = 0
+        """Batches of that epoch already consumed, skipped by the next iteration (set by the ``TrainLoader``)."""
 
     def __len__(self) -> int:
         """Batches one rank yields per epoch."""
         return self.batches_per_worker * max(self.num_workers, 1)
 
     def __iter__(self) -> Iterator[Any]:
-        rng = random.Random(epoch_seed(self.seed, self.rank, self._worker()))
+        workers = max(self.num_workers, 1)
+        logical, skip = resume_position(self.resume_batches, self._worker(), workers)
+        base = int(torch.randint(0, 2**62, ()).item()) if self.base is None else self.base
+        rng = random.Random(epoch_seed(self.seed, base, self.rank, logical, self.epoch))
         shuffled = wds.shuffle(self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)(self._resampled(rng))
         samples = decoded(shuffled, self.decode, self.errors)
         if self.augment is not None:
             samples = (self.augment(sample, rng) for sample in samples)
+        # Fast-forward after a resume: the skipped batches' samples are read, decoded and augmented
+        # (the RNG draws and any read errors must be the same as the first time) but not collated.
+        deque(islice(samples, skip * self.batch_size), maxlen=0)
         batches = wds.batched(self.batch_size, collation_fn=self.collate, partial=False)(samples)
-        return islice(batches, self.batches_per_worker)
+        return islice(batches, self.batches_per_worker - skip)
 
     def _resampled(self, rng: random.Random) -> Iterator[Sample]:
         """Raw samples of shards drawn with replacement, endlessly."""
         while True:
-            yield from read_shard(rng.choice(self.urls), self.errors)
+            yield from read_shard(rng.choice(self.urls), self.errors, self.pipe_timeout)
 
 
 class EvalStream(_Stream):
@@ -184,6 +237,7 @@ class EvalStream(_Stream):
         collate: Collate,
         strict: bool = False,
         name: str = "evaluation",
+        pipe_timeout: float | None = DEFAULT_PIPE_TIMEOUT,
     ) -> None:
         readers = world_size * max(num_workers, 1)
         if len(urls) < readers:
@@ -200,20 +254,11 @@ class EvalStream(_Stream):
             decode=decode,
             collate=collate,
             strict=strict,
+            pipe_timeout=pipe_timeout,
         )
 
     def __iter__(self) -> Iterator[Any]:
         mine = self.urls[self._worker() :: max(self.num_workers, 1)]
-        raw = chain.from_iterable(read_shard(url, self.errors) for url in mine)
+        raw = chain.from_iterable(read_shard(url, self.errors, self.pipe_timeout) for url in mine)
         samples = decoded(raw, self.decode, self.errors)
         return wds.batched(self.batch_size, collation_fn=self.collate, partial=True)(samples)
-
-
-def make_loader(stream: _Stream) -> DataLoader:
-    """A DataLoader for a stream: the workers it was built for, batches already made (``batch_size=None``).
-
-    Workers are not persistent: they stop when an epoch ends. Persistent ones would save a worker
-    start per epoch (an interpreter start under spawn/forkserver) but stop only when the loader is
-    garbage-collected, which can stall for seconds. :func:`epoch_seed` works either way.
-    """
-    return DataLoader(stream, batch_size=None, num_workers=stream.num_workers)

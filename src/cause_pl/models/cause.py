@@ -13,7 +13,6 @@ the 0..5 scale, ``mask`` (B, T) bool (valid and not padding), ``lengths`` (B,), 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from cause_pl.features.mel import MelConfig, MelFrontend
 from cause_pl.metrics.au_metrics import AUMetrics
 from cause_pl.metrics.report import AUReport
 from cause_pl.models.checkpoints import load_module
-from cause_pl.models.schedules import PLATEAU_FACTOR, PLATEAU_PATIENCE, SCHEDULERS, warmup_cosine_factor
+from cause_pl.models.schedules import SCHEDULERS, lr_schedule
 from cause_pl.nets.cause import CauseNet, build_cause_net
 
 MIN_MEL_STD = 1e-3
@@ -278,27 +277,7 @@ class CAUSERegressor(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay)
-        if hp.scheduler == "plateau":
-            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE
-            )
-            return {
-                "optimizer": optimizer,
-                "lr_scheduler": {"scheduler": plateau, "monitor": "val/mae", "interval": "epoch", "strict": False},
-            }
-        if hp.scheduler == "none" and hp.warmup_steps == 0:
-            return optimizer
-        total = None
-        if hp.scheduler == "cosine":
-            estimate = self.trainer.estimated_stepping_batches
-            if not math.isfinite(estimate):
-                raise ValueError(
-                    "CAUSERegressor: scheduler='cosine' needs a finite training length; "
-                    "set the trainer's max_steps or max_epochs"
-                )
-            total = int(estimate)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine_factor(hp.warmup_steps, total))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return lr_schedule(optimizer, hp.scheduler, hp.warmup_steps, self.trainer)
 
 
 def load_cause_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> CAUSERegressor:

@@ -12,7 +12,9 @@ elsewhere: ``{name}`` stands for the shard's file name from index.json, for ever
   runs without a shell (split with :func:`shlex.split`; pipes, redirections and ``$VARS`` are not
   interpreted); its output is read as a stream. A command that cannot start, or exits with a
   non-zero status, is a read error (:class:`CommandFailedError`, with the end of its stderr), which the
-  data module skips and counts, or raises with ``strict=True``.
+  data module skips and counts, or raises with ``strict=True``. So is a command that stalls: when a
+  read waits more than ``timeout`` seconds for its output (the data modules' ``pipe_timeout``,
+  default :data:`DEFAULT_PIPE_TIMEOUT`), the command is killed (:class:`CommandTimeoutError`).
 
 Brace ranges: webdataset users list shards as ``s3://bucket/vox/speech_au-train-{000000..000009}.tar``.
 Here the names come from index.json, so a template never needs a range: ``{name}`` already stands
@@ -27,10 +29,12 @@ import re
 import shlex
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, cast
 
 PIPE = "pipe:"
 NAME = "{name}"
@@ -38,6 +42,8 @@ READ_BUFFER = 1 << 20
 """Bytes read ahead from a shard file or command: large reads suit network filesystems and pipes."""
 STDERR_TAIL = 2000
 """Bytes of a failed command's stderr (its end) quoted in its error."""
+DEFAULT_PIPE_TIMEOUT = 600.0
+"""Seconds a read of a ``pipe:`` command's output may wait before the command is killed (a stalled download)."""
 
 _BRACE_RANGE = re.compile(r"\{[^{}]*(\.\.|,)[^{}]*\}")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -45,6 +51,19 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 class CommandFailedError(OSError):
     """A ``pipe:`` command could not start or exited with a non-zero status (a shard read error)."""
+
+
+class CommandTimeoutError(CommandFailedError):
+    """A ``pipe:`` command sent nothing for longer than its time-out while it was read, and was killed."""
+
+
+def check_timeout(timeout: float | None) -> float | None:
+    """``timeout`` if it is None or a positive finite number of seconds, else a ValueError."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < float("inf"):
+        raise ValueError(f"pipe_timeout must be a positive number of seconds or None, got {timeout!r}")
+    return float(timeout)
 
 
 def check_url_template(template: str) -> str:
@@ -86,18 +105,53 @@ def shard_url(template: str | None, root: str | Path, name: str) -> str:
 
 
 @contextmanager
-def open_shard(url: str) -> Iterator[IO[bytes]]:
-    """A readable binary stream of the shard at ``url`` (a path, or ``pipe:COMMAND``)."""
+def open_shard(url: str, timeout: float | None = DEFAULT_PIPE_TIMEOUT) -> Iterator[IO[bytes]]:
+    """A readable binary stream of the shard at ``url`` (a path, or ``pipe:COMMAND`` with a read ``timeout``)."""
     if url.startswith(PIPE):
-        with command_output(url[len(PIPE) :]) as stream:
+        with command_output(url[len(PIPE) :], timeout) as stream:
             yield stream
     else:
         with open(url, "rb", buffering=READ_BUFFER) as stream:
             yield stream
 
 
+class _Watchdog:
+    """Kills ``process`` when a read of its output has waited more than ``timeout`` seconds."""
+
+    def __init__(self, process: subprocess.Popen, stdout: IO[bytes], timeout: float) -> None:
+        self.process, self.stdout, self.timeout = process, stdout, timeout
+        self.waiting_since: float | None = None
+        self.fired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="pipe-timeout", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        period = min(1.0, self.timeout / 4)
+        while not self._stop.wait(period):
+            since = self.waiting_since
+            if since is not None and time.monotonic() - since > self.timeout and self.process.poll() is None:
+                self.fired = True
+                self.process.kill()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def read(self, size: int = -1) -> bytes:
+        self.waiting_since = time.monotonic()
+        try:
+            return self.stdout.read(size)
+        finally:
+            self.waiting_since = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.stdout, name)
+
+
 @contextmanager
-def command_output(command: str) -> Iterator[IO[bytes]]:
+def command_output(command: str, timeout: float | None = DEFAULT_PIPE_TIMEOUT) -> Iterator[IO[bytes]]:
     """The standard output of ``command`` (run without a shell) as a stream; its exit status is checked.
 
     - The reader finishes: the rest of the output is drained, then a non-zero exit raises :class:`CommandFailedError`.
@@ -105,6 +159,8 @@ def command_output(command: str) -> Iterator[IO[bytes]]:
       command's failure is raised (chained to the reader's error), since it is the cause; if the
       output had not ended, the bytes themselves were bad: the command is killed, the error re-raised.
     - The reader stops early (a closed generator, an interrupt): the command is killed, nothing more.
+    - A read (the reader's or the final drain) waits more than ``timeout`` seconds: the command is
+      killed and :class:`CommandTimeoutError` raised (also when the reader failed on the cut-off output).
     """
     arguments = shlex.split(command)
     with tempfile.TemporaryFile() as stderr:
@@ -114,11 +170,15 @@ def command_output(command: str) -> Iterator[IO[bytes]]:
             )
         except OSError as error:
             raise CommandFailedError(f"command `{command}` could not start: {error}") from error
-        stdout = process.stdout
-        assert stdout is not None  # stdout=PIPE
+        assert process.stdout is not None  # stdout=PIPE
+        raw = process.stdout
+        watchdog = None if timeout is None else _Watchdog(process, raw, timeout)
+        stdout = cast(IO[bytes], raw if watchdog is None else watchdog)
         try:
             yield stdout
         except Exception as error:
+            if watchdog is not None and watchdog.fired:
+                raise _timed_out(command, timeout) from error
             if stdout.read(1):
                 raise
             _check_exit(process, command, stderr, cause=error)
@@ -126,12 +186,22 @@ def command_output(command: str) -> Iterator[IO[bytes]]:
         else:
             while stdout.read(READ_BUFFER):
                 pass
+            if watchdog is not None and watchdog.fired:
+                raise _timed_out(command, timeout)
             _check_exit(process, command, stderr)
         finally:
+            if watchdog is not None:
+                watchdog.stop()
             if process.poll() is None:
                 process.kill()
             process.wait()
-            stdout.close()
+            raw.close()
+
+
+def _timed_out(command: str, timeout: float | None) -> CommandTimeoutError:
+    return CommandTimeoutError(
+        f"command `{command}` sent no output for {timeout:g} s and was killed (pipe_timeout; None waits forever)"
+    )
 
 
 def _check_exit(process: subprocess.Popen, command: str, stderr: BinaryIO, cause: Exception | None = None) -> None:
