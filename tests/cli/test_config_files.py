@@ -54,6 +54,12 @@ def test_help_shows_the_docstring_per_flag(capsys, command):
     assert "--config" in out and "--print_config" in out
 
 
+@pytest.mark.parametrize("command", ["table1", "ganimation-eval"])
+def test_evaluation_commands_read_shards_from_a_shard_url(capsys, command):
+    code, out, _ = cause_pl(capsys, command, "--help")
+    assert code == 0 and "--shard_url" in out and "pipe:aws s3 cp" in " ".join(out.split())
+
+
 def test_estimate_from_config_writes_the_same_csv(capsys, quick_demo, tmp_path):
     files = quick_demo.files
     args = ["estimate", files["speech"], "--ckpt", files["cause_checkpoint"], "--chunk_frames", "40"]
@@ -92,6 +98,48 @@ def test_ganimation_eval_from_config_gives_the_same_scores(capsys, quick_demo, t
     assert json.loads(scores)["faces"] > 0
     assert cause_pl(capsys, "ganimation-eval", "--config", config)[1] == from_flags
     assert (tmp_path / "scores.json").read_text() == scores
+
+
+def moved_shards(shards: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """(a folder holding only ``shards``' index.json, a folder elsewhere holding only its shards)."""
+    manifest, bucket = tmp_path / "manifest", tmp_path / "bucket"
+    manifest.mkdir()
+    bucket.mkdir()
+    shutil.copy(shards / "index.json", manifest)
+    for shard in shards.glob("*.tar"):
+        shutil.copy(shard, bucket)
+    return manifest, bucket
+
+
+def test_table1_reads_shards_through_a_pipe_template(capsys, quick_demo, tmp_path):
+    files = quick_demo.files
+    shards, checkpoint = files["data"] / "speech_au", files["cause_checkpoint"]
+    manifest, bucket = moved_shards(shards, tmp_path)
+    common = ["table1", "--ckpt", checkpoint, "--split", "val"]
+    code, _, err = cause_pl(capsys, *common, "--shards", shards, "--out", tmp_path / "local")
+    assert code == 0, err
+    template = f"pipe:cat {bucket}/{{name}}"
+    args = [*common, "--shards", manifest, "--shard_url", template, "--out", tmp_path / "piped"]
+    config = printed_config(capsys, tmp_path, *args)
+    assert yaml.safe_load(config.read_text())["shard_url"] == template
+    code, _, err = cause_pl(capsys, "table1", "--config", config)
+    assert code == 0, err
+    assert (tmp_path / "piped.csv").read_text() == (tmp_path / "local.csv").read_text()
+    assert "| CNN |" in (tmp_path / "piped.md").read_text()
+
+
+def test_ganimation_eval_reads_shards_through_a_path_template(capsys, quick_demo, tmp_path):
+    files = quick_demo.files
+    shards = files["data"] / "faces"
+    manifest, bucket = moved_shards(shards, tmp_path)
+    common = ["ganimation-eval", "--ckpt", files["ganimation_checkpoint"], "--reader_steps", "3", "--batch_size", "4"]
+    code, local, err = cause_pl(capsys, *common, "--shards", shards, "--out", tmp_path / "local.json")
+    assert code == 0, err
+    args = [*common, "--shards", manifest, "--shard_url", f"{bucket}/{{name}}", "--out", tmp_path / "moved.json"]
+    code, moved, err = cause_pl(capsys, *args)
+    assert code == 0, err
+    assert moved == local and json.loads((tmp_path / "moved.json").read_text())["faces"] > 0
+    assert (tmp_path / "moved.json").read_text() == (tmp_path / "local.json").read_text()
 
 
 def test_animate_from_config_renders_the_same_frames(capsys, quick_demo, tmp_path):

@@ -51,11 +51,11 @@ def fit_overrides(shards: Path, out: Path, steps: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A CNN fitted for 40 steps through the CLI on small synthetic shards."""
+    """A CNN fitted for 80 steps through the CLI on small synthetic shards (enough to beat the Zero baseline)."""
     tmp = tmp_path_factory.mktemp("cli")
     shards = tmp / "speech_au"
     write_speech_corpus(shards, SyntheticCorpusSpec(speakers=6, utterances_per_speaker=8, shard_size=4, max_seconds=4))
-    cause_pl("fit", *SYNTHETIC_CONFIG, *fit_overrides(shards, tmp / "run", 30))
+    cause_pl("fit", *SYNTHETIC_CONFIG, *fit_overrides(shards, tmp / "run", 80))
     checkpoints = sorted((tmp / "run").rglob("last.ckpt"))
     assert checkpoints, "fit wrote no last.ckpt"
     return shards, checkpoints[0], tmp

@@ -21,9 +21,14 @@ import yaml
 from cause_pl.synthetic.corpus import SyntheticCorpusSpec, write_speech_corpus
 from tests.cli.test_main import ROOT
 
-SBATCH_SCRIPTS = {  # script -> (configs it trains, in order; DDP strategy it must use)
-    "cause_cnn.sbatch": (("experiments/cause/voxceleb2.yaml", "experiments/cause/cnn.yaml"), "ddp"),
-    "ganimation_celeba128.sbatch": (("experiments/ganimation/celeba128.yaml",), "ddp_find_unused_parameters_true"),
+SBATCH_SCRIPTS = {  # script -> (configs it trains, in order; DDP strategy it must use; passed by the script)
+    "cause_cnn.sbatch": (("experiments/cause/voxceleb2.yaml", "experiments/cause/cnn.yaml"), "ddp", True),
+    # celeba128.yaml sets its strategy itself, so the script and a plain `cause-pl fit` agree
+    "ganimation_celeba128.sbatch": (
+        ("experiments/ganimation/celeba128.yaml",),
+        "ddp_find_unused_parameters_true",
+        False,
+    ),
 }
 TORCHRUN_SCRIPT = ROOT / "experiments" / "torchrun" / "cause_cnn.sh"
 ALL_SCRIPTS = [ROOT / "experiments" / "slurm" / name for name in SBATCH_SCRIPTS] + [TORCHRUN_SCRIPT]
@@ -63,7 +68,7 @@ def run_sbatch_body(script: Path, bin_dir: Path, env: dict[str, str], *args: str
 @pytest.mark.parametrize("name", SBATCH_SCRIPTS)
 def test_sbatch_launches_one_ddp_task_per_gpu(name: str, fake_srun):
     script = ROOT / "experiments" / "slurm" / name
-    configs, strategy = SBATCH_SCRIPTS[name]
+    configs, strategy, passed = SBATCH_SCRIPTS[name]
     directives = sbatch_directives(script)
     assert int(directives["nodes"]) >= 1
     assert directives["ntasks-per-node"] == directives["gpus-per-node"], "one task per GPU"
@@ -75,12 +80,9 @@ def test_sbatch_launches_one_ddp_task_per_gpu(name: str, fake_srun):
     argv = record.read_text().split("\0")[:-1]
     config_args = [arg for config in configs for arg in ("--config", config)]
     assert argv[: 2 + len(config_args)] == ["cause-pl", "fit", *config_args]
-    assert {
-        "--trainer.num_nodes=3",
-        "--trainer.devices=2",
-        f"--trainer.strategy={strategy}",
-        "--data.init_args.root=/shared/shards/x",
-    } <= set(argv)
+    assert {"--trainer.num_nodes=3", "--trainer.devices=2", "--data.init_args.root=/shared/shards/x"} <= set(argv)
+    strategies = [arg for arg in argv if arg.startswith("--trainer.strategy")]
+    assert strategies == ([f"--trainer.strategy={strategy}"] if passed else [])
     assert argv[-1] == "--trainer.max_epochs=7", "extra sbatch arguments are passed through last"
 
     # The real LightningCLI accepts exactly these arguments and resolves them as intended.

@@ -23,6 +23,7 @@ def ganimation_eval(
     batch_size: int = 16,
     seed: int = 0,
     out: Path | None = None,
+    shard_url: str | None = None,
 ) -> int:
     """AU error (target vs. AUs read from generated faces) and identity score of a GANimation checkpoint.
 
@@ -34,13 +35,21 @@ def ganimation_eval(
         batch_size: faces per batch
         seed: seed of the AU regressor and the data order
         out: also write the scores as JSON here
+        shard_url: read the shards from here instead of SHARDS (which still holds index.json): a template
+            whose {name} is each shard's file name, a path (/scratch/celeba/{name}) or a command writing
+            the shard to stdout (pipe:aws s3 cp s3://bucket/celeba/{name} -)
     """
     if not ckpt.is_file():
         raise UsageError(f"checkpoint not found: {ckpt}")
     torch.manual_seed(seed)
     model = load_ganimation_checkpoint(ckpt)
     data = FaceAUDataModule(
-        str(shards), batch_size=batch_size, num_workers=0, image_size=model.hparams.image_size, seed=seed
+        str(shards),
+        batch_size=batch_size,
+        num_workers=0,
+        image_size=model.hparams.image_size,
+        seed=seed,
+        shard_url=shard_url,
     )
     reader = fit_face_au_regressor(data.train_dataloader(), reader_steps)
     scores = score(model, data, split, reader)

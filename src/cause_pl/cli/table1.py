@@ -20,6 +20,7 @@ def table1(
     device: str = "cpu",
     batch_size: int = 16,
     num_workers: int = 0,
+    shard_url: str | None = None,
 ) -> int:
     """MAE and MSE with 95% confidence intervals for Zero, Mean and each checkpoint (paper Table 1).
 
@@ -31,6 +32,9 @@ def table1(
         device: torch device, e.g. cpu or cuda
         batch_size: utterances per batch
         num_workers: data-loading processes
+        shard_url: read the shards from here instead of SHARDS (which still holds index.json): a template
+            whose {name} is each shard's file name, a path (/scratch/vox/{name}) or a command writing
+            the shard to stdout (pipe:aws s3 cp s3://bucket/vox/{name} -)
     """
     missing = [str(path) for path in ckpt if not path.is_file()]
     if missing:
@@ -39,7 +43,13 @@ def table1(
     reports: dict[str, AUReport] = {}
     for name, model in zip(model_names(ckpt, models), models, strict=True):
         reports[name] = evaluate_on_shards(
-            model, shards, split, device=device, batch_size=batch_size, num_workers=num_workers
+            model,
+            shards,
+            split,
+            device=device,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            shard_url=shard_url,
         )
     rows = table_rows(reports)
     first = next(iter(reports.values()))

@@ -30,11 +30,26 @@ def evaluate(model: CAUSERegressor, data: SpeechAUDataModule, split: str, device
 
 
 def evaluate_on_shards(
-    model: CAUSERegressor, shards: Path, split: str, *, device: str = "cpu", batch_size: int = 16, num_workers: int = 0
+    model: CAUSERegressor,
+    shards: Path,
+    split: str,
+    *,
+    device: str = "cpu",
+    batch_size: int = 16,
+    num_workers: int = 0,
+    shard_url: str | None = None,
 ) -> AUReport:
-    """:func:`evaluate` on a split of the ``speech_au`` shards in ``shards``, read with the model's own frontend."""
+    """:func:`evaluate` on a split of the ``speech_au`` shards in ``shards``, read with the model's own frontend.
+
+    ``shards`` holds index.json; the shards are read from there too, or from ``shard_url``, a template
+    whose ``{name}`` is each shard's file name (a path or ``pipe:COMMAND``, see :mod:`cause_pl.shards.urls`).
+    """
     data = SpeechAUDataModule(
-        str(shards), eval_batch_size=batch_size, num_workers=num_workers, frontend=model.frontend_config.to_dict()
+        str(shards),
+        eval_batch_size=batch_size,
+        num_workers=num_workers,
+        frontend=model.frontend_config.to_dict(),
+        shard_url=shard_url,
     )
     data.setup("test" if split == "test" else "validate")
     return evaluate(model, data, split, device)
