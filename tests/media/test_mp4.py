@@ -307,3 +307,72 @@ def test_to_uint8_frames_rejects_bad_input():
         to_uint8_frames(torch.zeros(1, 4, 4, 3))
     with pytest.raises(ValueError, match="NaN"):
         to_uint8_frames(torch.full((1, 3, 2, 2), float("nan")))
+
+
+# --- atomic writes: a failed write keeps the previous file ------------------------------------
+
+
+def disk_full(*_args, **_kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def failing_pillow_encoder(monkeypatch):
+    """Make Pillow's tile encoder write some bytes and then fail as a full disk would."""
+    from PIL import ImageFile
+
+    def encode_then_fail(image, fp, *args, **kwargs):
+        fp.write(b"\x00" * 64)
+        disk_full()
+
+    monkeypatch.setattr(ImageFile, "_save", encode_then_fail)
+
+
+def test_failed_mp4_keeps_the_previous_video(tmp_path):
+    path = write_mp4(tmp_path / "clip.mp4", [flat_frames(5)])
+    previous = path.read_bytes()
+
+    def render_then_die() -> None:
+        with Mp4Writer(path) as writer:
+            writer.write(flat_frames(40))
+            raise RuntimeError("renderer died")
+
+    with pytest.raises(RuntimeError, match="renderer died"):
+        render_then_die()
+    assert path.read_bytes() == previous
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_mp4_failing_while_flushing_keeps_the_previous_video(tmp_path, monkeypatch):
+    path = write_mp4(tmp_path / "clip.mp4", [flat_frames(5)])
+    previous = path.read_bytes()
+    writer = Mp4Writer(path, audio=speech_like(1.0), sample_rate=RATE)
+    writer.write(flat_frames(25))
+    monkeypatch.setattr(writer, "_encode_audio_until", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        writer.close()
+    assert path.read_bytes() == previous
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_new_mp4_replaces_the_previous_one(tmp_path):
+    path = write_mp4(tmp_path / "clip.mp4", [flat_frames(5)])
+    write_mp4(path, [flat_frames(9)])
+    assert len(decode_mp4(path)["frames"]) == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("name", "write"),
+    [
+        ("a.gif", lambda path, frames: write_gif(path, frames)),
+        ("strip.png", lambda path, frames: write_png_strip(path, frames, count=3)),
+    ],
+)
+def test_failed_gif_or_png_strip_keeps_the_previous_file(tmp_path, monkeypatch, name, write):
+    path = write(tmp_path / name, flat_frames(4))
+    previous = path.read_bytes()
+    failing_pillow_encoder(monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        write(path, flat_frames(6)[2:])
+    assert path.read_bytes() == previous
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from cause_pl.au import ACTION_UNITS, AU_MAX, AU_MIN, NUM_AUS, au_index
+from cause_pl.media.atomic import atomic_output
 from cause_pl.metrics.report import METRIC_NAMES, AUReport, Estimate
 
 DEFAULT_TRACK_AUS: tuple[int, ...] = (1, 4, 6, 12, 25, 26, 45)
@@ -147,16 +148,19 @@ def figure_to_png(figure: Figure, dpi: int = 100) -> bytes:
 
 
 def save_figure(figure: Figure, path: str | Path, dpi: int = 100) -> Path:
-    """Write the figure as PNG to ``path`` (parent folders created); returns the path."""
+    """Write the figure as PNG to ``path`` (parent folders created, written atomically); returns the path."""
     return write_png(figure_to_png(figure, dpi), path)
 
 
 def write_png(png: bytes, path: str | Path) -> Path:
-    """Write already rendered PNG bytes to ``path`` (parent folders created); returns the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(png)
-    return target
+    """Write already rendered PNG bytes to ``path`` (parent folders created); returns the path.
+
+    The file is written atomically (:func:`cause_pl.media.atomic.atomic_output`): a failed write
+    leaves the previous file at ``path`` untouched.
+    """
+    with atomic_output(path) as temporary:
+        temporary.write_bytes(png)
+    return Path(path)
 
 
 def _new_figure(width: float, height: float) -> Figure:

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from cause_pl.au import AU_MAX, AU_MIN
 from cause_pl.data.speech import SpeechAUDataModule
+from cause_pl.media.atomic import atomic_output
 from cause_pl.metrics.au_metrics import AUMetrics
 from cause_pl.metrics.report import AUReport, Estimate
 from cause_pl.models.cause import CAUSERegressor
@@ -86,15 +87,31 @@ def to_markdown(rows: list[dict[str, object]], caption: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def table_paths(out: Path) -> tuple[Path, Path]:
+    """The files :func:`write_table` writes for ``out``: ``OUT.md`` and ``OUT.csv``.
+
+    The suffixes are appended to the name as given, so a suffix the user chose is kept:
+    ``results.v2`` gives ``results.v2.md`` and ``results.v2.csv``.
+    """
+    out = Path(out)
+    return out.with_name(out.name + ".md"), out.with_name(out.name + ".csv")
+
+
 def write_table(rows: list[dict[str, object]], caption: str, out: Path) -> str:
-    """Write ``OUT.md`` (the table) and ``OUT.csv`` (the numbers); return the markdown."""
+    """Write ``OUT.md`` (the table) and ``OUT.csv`` (the numbers); return the markdown.
+
+    ``.md`` and ``.csv`` are appended to ``out``'s name (:func:`table_paths`). Each file is written
+    atomically (:func:`cause_pl.media.atomic.atomic_output`), and the markdown only after the CSV
+    is complete, so a failed write leaves the previous files untouched.
+    """
     markdown = to_markdown(rows, caption)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(markdown)
-    with open(out.with_suffix(".csv"), "w", newline="") as stream:
+    markdown_path, csv_path = table_paths(out)
+    with atomic_output(csv_path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as stream:
         writer = csv.DictWriter(stream, fieldnames=[k for k in rows[0] if "[" not in k])
         writer.writeheader()
         writer.writerows({k: v for k, v in row.items() if "[" not in k} for row in rows)
+    with atomic_output(markdown_path) as temporary:
+        temporary.write_text(markdown, encoding="utf-8")
     return markdown
 
 

@@ -7,6 +7,9 @@ turns generator output (``(N, 3, H, W)`` in [-1, 1]) into that layout.
   centiseconds: frame boundaries are rounded to the nearest centisecond of ``i / fps``, so 25 fps
   is exactly 40 ms a frame and e.g. 30 fps alternates 30/40/30 ms without drifting.
 - **png strip**: a few frames picked evenly over a sequence, side by side (for reports, W&B).
+
+Both files are written atomically (:func:`cause_pl.media.atomic.atomic_output`): a failed write
+leaves no partial file and the previous file at that path untouched.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 from PIL import Image
 
 from cause_pl.checks import positive_int
+from cause_pl.media.atomic import atomic_output
 
 
 def to_uint8_frames(images: torch.Tensor) -> np.ndarray:
@@ -56,9 +60,11 @@ def write_gif(path: str | Path, frames: Iterable[np.ndarray], fps: int = 25, loo
         raise ValueError(f"frames differ in size: {sorted({image.size for image in images})} (W, H)")
     boundaries_cs = [round(i * 100 / fps) for i in range(len(images) + 1)]
     durations_ms = [10 * (end - start) for start, end in pairwise(boundaries_cs)]
-    path = prepared_path(path)
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=durations_ms, loop=loop)
-    return path
+    with atomic_output(path) as temporary:
+        images[0].save(
+            temporary, format="GIF", save_all=True, append_images=images[1:], duration=durations_ms, loop=loop
+        )
+    return Path(path)
 
 
 def frame_strip(
@@ -98,9 +104,9 @@ def write_png_strip(
 ) -> Path:
     """Save ``frame_strip(frames, count, height)`` as an optimized PNG; returns the path."""
     strip = frame_strip(frames, count=count, height=height)
-    path = prepared_path(path)
-    strip.save(path, format="PNG", optimize=True)
-    return path
+    with atomic_output(path) as temporary:
+        strip.save(temporary, format="PNG", optimize=True)
+    return Path(path)
 
 
 def as_frame_batch(frames: np.ndarray, name: str) -> np.ndarray:
@@ -127,10 +133,3 @@ def _single_frame(frame: np.ndarray, name: str) -> np.ndarray:
     if frame.ndim != 3:
         raise ValueError(f"{name} must be one (H, W, 3) frame, got shape {frame.shape}")
     return batch[0]
-
-
-def prepared_path(path: str | Path) -> Path:
-    """``path`` as a Path whose parent folder exists."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path

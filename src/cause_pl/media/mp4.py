@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from cause_pl.checks import is_int, positive_int
-from cause_pl.media.frames import as_frame_batch, prepared_path
+from cause_pl.media.atomic import atomic_output
+from cause_pl.media.frames import as_frame_batch
 
 _AUDIO_CHUNK_SECONDS = 1
 """Longest audio piece handed to the encoder at once (bounds the copies made at ``close``)."""
@@ -48,9 +49,10 @@ class Mp4Writer:
     """H.264 (libx264, yuv420p) video at `fps`, with the mono `audio` muxed as AAC. Context manager.
 
     ``threads``: libx264 encoder threads (None = libx264's automatic choice, about 1.5 per core).
-    The file is written to ``<path>.partial`` and renamed to ``path`` by a successful ``close``, so
-    ``path`` only ever holds a complete video. If the ``with`` block raises, the partial file is
-    closed and removed, and the exception propagates.
+    The file is written atomically (:func:`cause_pl.media.atomic.atomic_output`): to a temporary
+    name in the same folder, renamed to ``path`` by a successful ``close``, so ``path`` only ever
+    holds a complete video and a previous video there survives a failed run. If the ``with`` block
+    raises, the temporary file is closed and removed, and the exception propagates.
     """
 
     def __init__(
@@ -74,15 +76,15 @@ class Mp4Writer:
         if sample_rate is not None:
             positive_int("sample_rate", sample_rate)
         self._audio = None if audio is None else _as_waveform(audio)
-        self.path = prepared_path(path)
+        self._output = atomic_output(path)
+        self.path = self._output.path
         self.fps = int(fps)
         self.sample_rate = None if sample_rate is None else int(sample_rate)
         self._frames_written = 0
         self._samples_written = 0
         self._frame_size: tuple[int, int] | None = None  # (H, W) as given, before padding
         self._closed = False
-        self._partial = self.path.with_name(self.path.name + ".partial")
-        self._container = av.open(str(self._partial), mode="w", format="mp4")
+        self._container = av.open(str(self._output.temporary), mode="w", format="mp4")
         try:
             self._video = self._container.add_stream("libx264", rate=self.fps)
             self._video.pix_fmt = "yuv420p"
@@ -142,7 +144,7 @@ class Mp4Writer:
         except BaseException:
             self._discard()
             raise
-        self._partial.replace(self.path)
+        self._output.commit()
 
     def __enter__(self) -> Mp4Writer:
         return self
@@ -164,7 +166,7 @@ class Mp4Writer:
         try:
             self._container.close()
         finally:
-            self._partial.unlink(missing_ok=True)
+            self._output.discard()
 
     def _start_video(self, size: tuple[int, int]) -> None:
         """Fix the frame size (padded to even) before the first packet writes the header."""

@@ -9,6 +9,7 @@ import numpy as np
 from torch import Tensor
 
 from cause_pl.au import AU_COLUMNS, NUM_AUS
+from cause_pl.media.atomic import atomic_output
 
 CSV_COLUMNS: tuple[str, ...] = ("frame", "face_id", "timestamp", "confidence", "success", *AU_COLUMNS)
 """The columns :func:`write_openface_style_csv` writes: OpenFace FeatureExtraction's layout, AUs only."""
@@ -26,7 +27,9 @@ def write_openface_style_csv(
     Columns ``CSV_COLUMNS``: ``frame`` is 1-based, ``timestamp`` = (frame - 1) / fps in seconds with
     3 decimals, ``face_id`` 0, and ``confidence`` / ``success`` 1 / 1 on frames that are ``valid``
     (default: all), 0 / 0 elsewhere. Cells are separated by ``", "``. ``stream_or_path`` is a path
-    or an open text stream (e.g. ``sys.stdout``).
+    or an open text stream (e.g. ``sys.stdout``, written as the rows are made). A path is written
+    atomically (:func:`cause_pl.media.atomic.atomic_output`): a failed write leaves the previous file
+    there untouched.
     """
     values = np.asarray(aus.detach().cpu() if isinstance(aus, Tensor) else aus, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != NUM_AUS:
@@ -37,7 +40,10 @@ def write_openface_style_csv(
     if flags.shape != (len(values),):
         raise ValueError(f"write_openface_style_csv: valid must have shape ({len(values)},), got {flags.shape}")
     if isinstance(stream_or_path, (str, Path)):
-        with open(stream_or_path, "w", newline="", encoding="utf-8") as stream:
+        with (
+            atomic_output(stream_or_path) as temporary,
+            open(temporary, "w", newline="", encoding="utf-8") as stream,
+        ):
             _write_rows(values, flags, fps, stream, decimals)
     else:
         _write_rows(values, flags, fps, stream_or_path, decimals)
