@@ -37,7 +37,7 @@ def read_partition(path: Path, images: Path, openface: Path) -> dict[str, list[F
             continue
         fields = line.split()
         if len(fields) != 2 or fields[1] not in PARTITIONS:
-            raise SystemExit(f"{path}:{number}: expected '<image> <0|1|2>', got {line!r}")
+            raise ValueError(f"{path}:{number}: expected '<image> <0|1|2>', got {line!r}")
         name, split = fields[0], PARTITIONS[fields[1]]
         items[split].append(FaceImage(str(images / name), str(openface / f"{Path(name).stem}.csv"), split))
     return items

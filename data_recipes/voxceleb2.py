@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import sys
 from dataclasses import asdict, dataclass
@@ -133,10 +134,13 @@ def voxceleb2(
         min_confidence: OpenFace confidence below which frames are invalid
         frontend: mel frontend (defaults: 16 kHz, 25 fps, 80 bands)
     """
+    for flag, folder in (("--media", media), ("--openface", openface)):
+        if not folder.is_dir():
+            raise FileNotFoundError(errno.ENOENT, f"{flag}: no such folder", str(folder))
     dev = find_utterances(media, openface, "dev")
     test = find_utterances(media, openface, "test")
     if not dev and not test:
-        raise SystemExit(f"no utterances under {media}/{{dev,test}}/{{aac,mp4}}/idXXXXX/<video>/")
+        raise ValueError(f"no utterances under {media}/{{dev,test}}/{{aac,mp4}}/idXXXXX/<video>/")
     speakers = {item.speaker for item in dev}
     count = int(val_speakers) if val_speakers >= 1 else max(1, round(val_speakers * len(speakers)))
     held_out = held_out_speakers(speakers, count if len(speakers) > 1 else 0)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from cause_pl.cli.command import UsageError
-from cause_pl.media.audio import AudioError
-from cause_pl.media.image import FaceImageError
+from cause_pl.cli.command import require_file
 
 
 def animate(
@@ -56,22 +54,20 @@ def animate(
         ("--audio", audio),
         ("--face", face),
     ):
-        if not path.is_file():
-            raise UsageError(f"{flag}: file not found: {path}")
-    try:
-        animator = SpeechToFaceAnimator.from_checkpoints(
-            cause_ckpt,
-            ganimation_ckpt,
-            map_location=device,
-            au_scale=au_scale,
-            smoothing_frames=smoothing,
-            frames_per_batch=batch_frames,
-            bf16=bf16,
-        )
-        result = animator.animate(audio, face, out, progress=True, au_csv=au_csv)
-    except (AudioError, FaceImageError, ValueError) as error:
-        print(f"cause-pl animate: {error}", file=sys.stderr)
-        return 1
+        require_file(path, flag)
+    for output in (out, au_csv, strip):
+        if output is not None:  # fail before loading anything when an output folder cannot exist
+            output.parent.mkdir(parents=True, exist_ok=True)
+    animator = SpeechToFaceAnimator.from_checkpoints(
+        cause_ckpt,
+        ganimation_ckpt,
+        map_location=device,
+        au_scale=au_scale,
+        smoothing_frames=smoothing,
+        frames_per_batch=batch_frames,
+        bf16=bf16,
+    )
+    result = animator.animate(audio, face, out, progress=True, au_csv=au_csv)
     if strip:
         write_png_strip(strip, animator.key_frames(animator.load_face(face), result.au_track))
     stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.timings.items())

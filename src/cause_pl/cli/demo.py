@@ -19,6 +19,7 @@ def demo(*, out: Path = Path("demo_out"), workers: int = 2, quick: bool = False)
     """
     if workers < 1:
         raise UsageError(f"--workers must be >= 1, got {workers}")
+    out.mkdir(parents=True, exist_ok=True)  # fail before building anything when OUT cannot exist
     from cause_pl.demo.pipeline import run_demo
     from cause_pl.demo.plan import DemoPlan
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 import torch
 
-from cause_pl.cli.command import UsageError
+from cause_pl.cli.command import require_file
 from cause_pl.data.faces import FaceAUDataModule
 from cause_pl.evaluation.ganimation import fit_face_au_regressor, score
 from cause_pl.models.ganimation import load_ganimation_checkpoint
@@ -39,8 +39,7 @@ def ganimation_eval(
             whose {name} is each shard's file name, a path (/scratch/celeba/{name}) or a command writing
             the shard to stdout (pipe:aws s3 cp s3://bucket/celeba/{name} -)
     """
-    if not ckpt.is_file():
-        raise UsageError(f"checkpoint not found: {ckpt}")
+    require_file(ckpt, "--ckpt")
     torch.manual_seed(seed)
     model = load_ganimation_checkpoint(ckpt)
     data = FaceAUDataModule(

@@ -12,25 +12,42 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from cause_pl.cli.command import Command, run_as_command
+from cause_pl.cli.command import EXIT_USAGE, Command, run_as_command, split_debug_flag
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+MAX_PARSER_LINES = 12
+"""At most this many lines of a LightningCLI parser message are shown."""
 
 
-def lightning_cli(argv: Sequence[str]) -> int:
-    """Run a LightningCLI subcommand, e.g. ``cause-pl fit --config BASE.yaml --config OVERLAY.yaml``."""
+def lightning_cli(argv: Sequence[str], debug: bool = False) -> int:
+    """Run a LightningCLI subcommand, e.g. ``cause-pl fit --config BASE.yaml --config OVERLAY.yaml``.
+
+    A config the parser rejects (an unknown key, a missing file, a value of the wrong type) is the parser's
+    message, without the chained traceback, and exit 2; ``debug`` re-raises it instead.
+    """
     import pytorch_lightning as pl
+    from jsonargparse import ArgumentError
     from pytorch_lightning.cli import LightningCLI
 
-    LightningCLI(
-        pl.LightningModule,
-        pl.LightningDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        args=None if list(argv) == sys.argv[1:] else list(argv),  # None: LightningCLI reads sys.argv itself
-        parser_kwargs={"parser_mode": "omegaconf"},
-        save_config_kwargs={"overwrite": True},
-    )
+    try:
+        LightningCLI(
+            pl.LightningModule,
+            pl.LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=None if list(argv) == sys.argv[1:] else list(argv),  # None: LightningCLI reads sys.argv itself
+            parser_kwargs={"parser_mode": "omegaconf", "exit_on_error": False},
+            save_config_kwargs={"overwrite": True},
+        )
+    except ArgumentError as error:
+        if debug:
+            raise
+        lines = [line.rstrip() for line in str(error).strip().splitlines() if line.strip()]
+        print(f"cause-pl {argv[0]}: {lines[0] if lines else 'invalid arguments'}", file=sys.stderr)
+        for line in lines[1:MAX_PARSER_LINES]:
+            print(f"  {line}", file=sys.stderr)
+        print(f"  (see cause-pl {argv[0]} --help)", file=sys.stderr)
+        return EXIT_USAGE
     return 0
 
 
@@ -66,7 +83,9 @@ Other commands:
   sweep SWEEP.yaml [--count N] [-- OVERRIDES]  run a W&B sweep file locally and offline (grid/random)
 
 Each takes --config FILE.yaml, prints its effective config with --print_config and spells flags
-with underscores, as LightningCLI does. Run `cause-pl COMMAND --help` for a command's options."""
+with underscores, as LightningCLI does. Run `cause-pl COMMAND --help` for a command's options.
+An error is one line and exit 1 (bad input or data), 2 (usage) or 3 (OS or disk); any command
+takes --debug to show the traceback instead."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command in LIGHTNING_COMMANDS:
-        return lightning_cli(argv)
+        argv, debug = split_debug_flag(argv)
+        return lightning_cli(argv, debug)
     commands = _commands()
     if command not in commands:
         print(f"cause-pl: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

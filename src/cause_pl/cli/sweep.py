@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from cause_pl.cli.command import UsageError
+from cause_pl.cli.command import UsageError, require_file
 from cause_pl.sweeps.agent import best_run, format_table, run_command, run_sweep, summary_rows
 from cause_pl.sweeps.config import SweepConfigError, draw_runs, load_sweep
 
@@ -35,10 +35,10 @@ def sweep(
     """
     if count is not None and count < 1:
         raise UsageError(f"--count must be at least 1, got {count}")
+    config = load_sweep(require_file(sweep_file, "sweep_file"))  # a SweepConfigError here is a bad file: exit 1
     try:
-        config = load_sweep(sweep_file)
         plan = draw_runs(config, count, seed)
-    except SweepConfigError as error:
+    except SweepConfigError as error:  # the file is fine, --count does not suit it
         raise UsageError(str(error)) from error
     extra_args = list(overrides or [])
     out = (out or Path("runs") / "sweeps" / config.name).resolve()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from cause_pl.cli.command import UsageError
-from cause_pl.evaluation.table1 import evaluate_on_shards, model_names, table_rows, write_table
+from cause_pl.cli.command import require_file
+from cause_pl.evaluation.table1 import evaluate_on_shards, model_names, table_paths, table_rows, write_table
 from cause_pl.metrics.report import AUReport
 from cause_pl.models.cause import load_cause_checkpoint
 
@@ -36,9 +36,8 @@ def table1(
             whose {name} is each shard's file name, a path (/scratch/vox/{name}) or a command writing
             the shard to stdout (pipe:aws s3 cp s3://bucket/vox/{name} -)
     """
-    missing = [str(path) for path in ckpt if not path.is_file()]
-    if missing:
-        raise UsageError(f"checkpoint(s) not found: {', '.join(missing)}")
+    for path in ckpt:
+        require_file(path, "--ckpt")
     models = [load_cause_checkpoint(path) for path in ckpt]
     reports: dict[str, AUReport] = {}
     for name, model in zip(model_names(ckpt, models), models, strict=True):
@@ -59,5 +58,6 @@ def table1(
     )
     markdown = write_table(rows, caption, out)
     print(markdown)
-    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.csv')}")
+    markdown_path, csv_path = table_paths(out)
+    print(f"wrote {markdown_path} and {csv_path}")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import struct
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +32,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         raise ValueError(f"{path}: not loadable with weights_only=True ({error})") from error
-    except (RuntimeError, EOFError) as error:
+    except (RuntimeError, EOFError, IndexError, KeyError, struct.error) as error:  # garbage in the pickle stream
         raise ValueError(f"{path}: not a PyTorch checkpoint ({error})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
