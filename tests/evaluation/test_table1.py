@@ -7,12 +7,23 @@ through a plain path template and through a ``pipe:cat`` command (as ``pipe:aws 
 from __future__ import annotations
 
 import csv
+import json
+import re
 import shutil
+import tarfile
 
 import pytest
 
-from cause_pl.evaluation.table1 import evaluate_on_shards, table_paths, table_rows, write_table
+from cause_pl.evaluation.table1 import (
+    IncompleteEvaluationError,
+    evaluate_on_shards,
+    table_paths,
+    table_rows,
+    write_table,
+)
 from cause_pl.models.cause import load_cause_checkpoint
+from cause_pl.shards.index import DatasetIndex
+from tests.cli.test_config_files import cause_pl
 
 
 @pytest.mark.parametrize("template", ["{bucket}/{{name}}", "pipe:cat {bucket}/{{name}}"])
@@ -74,3 +85,58 @@ def test_failed_write_table_keeps_the_previous_files(tmp_path, monkeypatch):
         write_table(rows(2.0), "new", out)
     assert {path: path.read_bytes() for path in table_paths(out)} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table1.csv", "table1.md"]
+
+
+# --- damaged shards: exact or loud ------------------------------------------------------------------
+
+
+def damaged_copy(shards, tmp_path):
+    """A copy of the speech shards whose first val shard is cut inside its last sample: (root, shard)."""
+    root = tmp_path / "damaged"
+    shutil.copytree(shards, root)
+    shard = root / json.loads((root / "index.json").read_text())["splits"]["val"]["shards"][0]["name"]
+    with tarfile.open(shard) as archive:
+        members = archive.getmembers()
+    keys = [m.name.split(".")[0] for m in members]
+    last = members[keys.index(keys[-1])]  # first member of the last sample
+    with open(shard, "r+b") as stream:
+        stream.truncate(last.offset_data + last.size // 2)
+    return root, shard
+
+
+def test_damaged_shard_fails_naming_it_unless_missing_is_allowed(quick_demo, tmp_path, capsys):
+    model = load_cause_checkpoint(quick_demo.files["cause_checkpoint"])
+    root, shard = damaged_copy(quick_demo.files["data"] / "speech_au", tmp_path)
+    expected = DatasetIndex.load(root).num_samples("val")
+    partial = evaluate_on_shards(model, root, "val", batch_size=4, allow_missing=True)
+    lost = partial.unread_utterances
+    assert lost >= 1 and partial.num_utterances <= expected - lost
+    message = (
+        rf"val split: {lost} of {expected} samples listed in index.json .*damaged shard\(s\): {re.escape(str(shard))}\)"
+    )
+    with pytest.raises(IncompleteEvaluationError, match=message):
+        evaluate_on_shards(model, root, "val", batch_size=4)
+    complete = evaluate_on_shards(model, quick_demo.files["data"] / "speech_au", "val", batch_size=4)
+    assert complete.unread_utterances == 0
+    # The command line: one line and exit 1 by default; --allow_missing states the skip in the caption.
+    args = ["table1", "--shards", root, "--ckpt", quick_demo.files["cause_checkpoint"], "--split", "val"]
+    code, _, err = cause_pl(capsys, *args, "--out", tmp_path / "strict")
+    assert code == 1 and re.search(message, err) and not (tmp_path / "strict.md").exists()
+    code, _, err = cause_pl(capsys, *args, "--out", tmp_path / "lenient", "--allow_missing")
+    assert code == 0, err
+    caption = f"INCOMPLETE: {lost} utterances listed in index.json were unreadable"
+    assert caption in (tmp_path / "lenient.md").read_text()
+
+
+def test_ganimation_eval_fails_on_a_damaged_shard_unless_missing_is_allowed(quick_demo, tmp_path, capsys):
+    root, shard = damaged_copy(quick_demo.files["data"] / "faces", tmp_path)
+    expected = DatasetIndex.load(root).num_samples("val")
+    args = ["ganimation-eval", "--ckpt", quick_demo.files["ganimation_checkpoint"], "--shards", root]
+    args += ["--reader_steps", "2", "--batch_size", "4"]
+    code, _, err = cause_pl(capsys, *args, "--out", tmp_path / "strict.json")
+    assert code == 1 and not (tmp_path / "strict.json").exists()
+    assert re.search(rf"val split: \d+ of {expected} samples .*damaged shard\(s\): {re.escape(str(shard))}\)", err)
+    code, _, err = cause_pl(capsys, *args, "--out", tmp_path / "lenient.json", "--allow_missing")
+    assert code == 0, err
+    scores = json.loads((tmp_path / "lenient.json").read_text())
+    assert scores["skipped_faces"] >= 1 and scores["faces"] + scores["skipped_faces"] == expected

@@ -157,3 +157,23 @@ def test_bf16_generation_stays_close_to_fp32(quick_demo, animator):
     bf16 = np.concatenate(list(fast.frames(face, aus))).astype(np.int16)
     difference = np.abs(fp32 - bf16)
     assert difference.mean() < 3 and np.percentile(difference, 99) <= 12
+
+
+def test_non_finite_aus_are_refused_before_anything_is_written(quick_demo, animator, tmp_path, monkeypatch):
+    files = quick_demo.files
+    wave = torch.from_numpy(_speech(quick_demo, seconds=1.0))
+    face = animator.load_face(files["face"])
+    track = torch.ones(video_frame_count(len(wave), 16000, 25), NUM_AUS)
+    track[2, 5] = float("nan")
+    out, csv = tmp_path / "given.mp4", tmp_path / "given.csv"
+    with pytest.raises(ValueError, match="non-finite AUs for this audio"):
+        animator.render(wave, face, out, au_csv=csv, aus=track)
+    assert not out.exists() and not csv.exists()
+    monkeypatch.setattr(
+        animator.cause, "forward", lambda mel, lengths=None: torch.full((*mel.shape[:2], NUM_AUS), torch.nan)
+    )
+    speech = tmp_path / "speech.wav"
+    soundfile.write(speech, wave.numpy(), 16000)
+    with pytest.raises(ValueError, match=r"the model produced non-finite AUs for .*speech\.wav"):
+        animator.animate(speech, files["face"], tmp_path / "estimated.mp4")
+    assert not (tmp_path / "estimated.mp4").exists()

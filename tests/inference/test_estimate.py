@@ -137,6 +137,19 @@ def test_estimate_file_matches_estimate_on_the_decoded_wave(tmp_path):
     np.testing.assert_allclose(timestamps, np.arange(len(aus)) / 25.0)
 
 
+def test_non_finite_model_output_is_an_error_naming_the_file(tmp_path):
+    model = make_model("dcnn")
+    head = [module for module in model.net.modules() if isinstance(module, nn.Linear)][-1]
+    with torch.no_grad():
+        head.bias[3] = float("nan")
+    path = tmp_path / "speech.wav"
+    sf.write(path, speech_wave().numpy(), SAMPLE_RATE, subtype="FLOAT")
+    with pytest.raises(ValueError, match=r"the model produced non-finite AUs for .*speech\.wav"):
+        estimate_file(model, path, chunk_frames=50)
+    with pytest.raises(ValueError, match="non-finite AUs for this audio"):
+        estimate_aus(model, speech_wave())
+
+
 def parse_csv(text: str) -> tuple[list[str], np.ndarray]:
     rows = list(csv.reader(io.StringIO(text), skipinitialspace=True))
     return rows[0], np.array(rows[1:], dtype=np.float64)

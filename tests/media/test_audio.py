@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from cause_pl.features.mel import MelConfig, MelFrontend, log_mel_from_file
@@ -180,6 +181,35 @@ def test_missing_file_is_an_audio_error(tmp_path):
 
 def test_audio_error_is_a_value_error():
     assert issubclass(AudioError, ValueError)
+
+
+@pytest.mark.parametrize("subtype", ["FLOAT", "DOUBLE"])
+def test_huge_finite_samples_decode_and_give_finite_log_mel(tmp_path, subtype):
+    path = tmp_path / "loud.wav"
+    sf.write(path, media.tone(0.2, TARGET_RATE)[:, 0] * 1e30, TARGET_RATE, subtype=subtype)
+    wave = load_audio(path)
+    assert torch.isfinite(wave).all() and float(wave.abs().max()) > 1e29
+    log_mel = log_mel_from_file(path)
+    assert torch.isfinite(log_mel).all()
+    # The same as the unscaled tone's features, shifted by log(1e60) in every band it reaches.
+    quiet = MelFrontend()(torch.from_numpy(media.tone(0.2, TARGET_RATE)[:, 0]))
+    band = int(quiet.mean(dim=0).argmax())
+    assert (log_mel - quiet)[:, band].mean() == pytest.approx(60 * math.log(10.0), abs=0.01)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_samples_are_rejected_naming_the_file(tmp_path, bad):
+    samples = media.tone(0.1, TARGET_RATE)[:, 0].astype(np.float64)
+    samples[100] = bad
+    path = tmp_path / "broken.wav"
+    sf.write(path, samples, TARGET_RATE, subtype="DOUBLE")
+    with pytest.raises(AudioError, match=r"broken\.wav: .*NaN or infinite"):
+        load_audio(path)
+
+
+def test_frontend_rejects_non_finite_waveforms():
+    with pytest.raises(ValueError, match="MelFrontend needs a finite waveform"):
+        MelFrontend()(torch.tensor([0.0, float("nan"), 1.0]))
 
 
 def test_bad_sample_rate_is_rejected(tmp_path):

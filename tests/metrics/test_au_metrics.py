@@ -106,6 +106,32 @@ def test_masked_and_padded_frames_change_nothing():
     assert_reports_close(metric.compute(), reference.compute())
 
 
+def test_non_finite_targets_on_valid_frames_are_left_out_and_counted():
+    utterances = make_utterances(seed=4, count=6)
+    clean = run(utterances, mean_au=torch.full((K,), 2.0))
+    poisoned = [dict(u) for u in utterances]
+    target = poisoned[2]["target"] = poisoned[2]["target"].copy()
+    frames = np.flatnonzero(poisoned[2]["valid"])[:3]
+    target[frames, 5] = [float("nan"), float("inf"), float("nan")]
+    report = run(poisoned, mean_au=torch.full((K,), 2.0))
+    assert report.masked_targets == 3 and clean.masked_targets == 0
+    assert all(math.isfinite(value) for value in report.as_flat_dict().values())
+    others = [k for k in range(K) if k != 5]
+    for metric in METRICS:
+        for predictor in ("model", "zero", "mean"):
+            np.testing.assert_allclose(
+                per_au(report, predictor, metric)[others], per_au(clean, predictor, metric)[others], rtol=1e-12
+            )
+    # AU 5 is scored as if those three frames were invalid.
+    without = [dict(u) for u in utterances]
+    without[2]["valid"] = without[2]["valid"].copy()
+    without[2]["valid"][frames] = False
+    expected = reference_scores(without)
+    for metric in METRICS:
+        assert per_au(report, "model", metric)[5] == pytest.approx(expected[metric][5], rel=1e-10)
+    assert "3 non-finite target values left out" in report.to_markdown()
+
+
 def test_zero_baseline_is_mean_absolute_target_and_uncorrelated():
     utterances = make_utterances(seed=2, count=8)
     report = run(utterances)

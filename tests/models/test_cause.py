@@ -303,6 +303,16 @@ def test_safe_loader_refuses_checkpoints_with_arbitrary_objects(tmp_path):
         load_cause_checkpoint(path)
 
 
+@pytest.mark.parametrize("statistic", ["mel_mean", "mel_std", "au_mean"])
+def test_checkpoint_with_non_finite_statistics_is_refused_naming_it(trained, tmp_path, statistic):
+    checkpoint = torch.load(trained["latest"].last_model_path, weights_only=True)
+    checkpoint["state_dict"][statistic][0] = float("nan")
+    path = tmp_path / "poisoned.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(ValueError, match=rf"poisoned\.ckpt: state_dict entry '{statistic}' holds NaN or infinite"):
+        load_cause_checkpoint(path)
+
+
 def test_frontend_mismatch_is_a_clear_error(trained, corpus):
     loaded = load_cause_checkpoint(trained["latest"].last_model_path)
     other = MelConfig()  # 80 bands, f_max 8000: not what the model was trained with

@@ -125,6 +125,23 @@ def test_failed_and_unsure_rows_are_invalid(tmp_path: Path) -> None:
     np.testing.assert_array_equal(lenient.valid, (success == 1) & (confidence >= 0.4))
 
 
+@pytest.mark.parametrize("style", STYLES)
+def test_rows_with_nan_au_cells_are_invalid_with_zero_aus(tmp_path: Path, style: str) -> None:
+    aus = random_aus(6, seed=9)
+    table = video_table(aus)
+    table.set_cell(1, "AU06_r", "nan")
+    table.set_cell(1, "AU12_r", "nan")
+    table.set_cell(4, "AU45_r", "inf")
+    track = read_openface_csv(table.write(tmp_path / "nan_cells.csv", style))
+
+    np.testing.assert_array_equal(track.valid, [True, False, True, True, False, True])
+    assert np.isfinite(track.aus).all() and not track.aus[~track.valid].any()
+    np.testing.assert_array_equal(track.aus[track.valid], aus[track.valid])
+    aligned, valid = align_to_frames(track, num_frames=6)
+    assert np.isfinite(aligned).all()
+    np.testing.assert_array_equal(valid, track.valid)
+
+
 def test_align_gap_frames_are_invalid_with_zero_aus(tmp_path: Path) -> None:
     frames = np.array([3, 4, 5, 8, 9, 10])
     aus = random_aus(len(frames), seed=8)

@@ -24,6 +24,7 @@ def ganimation_eval(
     seed: int = 0,
     out: Path | None = None,
     shard_url: str | None = None,
+    allow_missing: bool = False,
 ) -> int:
     """AU error (target vs. AUs read from generated faces) and identity score of a GANimation checkpoint.
 
@@ -38,6 +39,8 @@ def ganimation_eval(
         shard_url: read the shards from here instead of SHARDS (which still holds index.json): a template
             whose {name} is each shard's file name, a path (/scratch/celeba/{name}) or a command writing
             the shard to stdout (pipe:aws s3 cp s3://bucket/celeba/{name} -)
+        allow_missing: score the readable faces when shards are damaged (skipped_faces says how many
+            were skipped) instead of failing
     """
     require_file(ckpt, "--ckpt")
     torch.manual_seed(seed)
@@ -51,7 +54,7 @@ def ganimation_eval(
         shard_url=shard_url,
     )
     reader = fit_face_au_regressor(data.train_dataloader(), reader_steps)
-    scores = score(model, data, split, reader)
+    scores = score(model, data, split, reader, allow_missing)
     for name, value in scores.items():
         print(f"{name:>20}: {value:.4f}" if isinstance(value, float) else f"{name:>20}: {value}")
     if out:

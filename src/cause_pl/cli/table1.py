@@ -21,6 +21,7 @@ def table1(
     batch_size: int = 16,
     num_workers: int = 0,
     shard_url: str | None = None,
+    allow_missing: bool = False,
 ) -> int:
     """MAE and MSE with 95% confidence intervals for Zero, Mean and each checkpoint (paper Table 1).
 
@@ -35,6 +36,8 @@ def table1(
         shard_url: read the shards from here instead of SHARDS (which still holds index.json): a template
             whose {name} is each shard's file name, a path (/scratch/vox/{name}) or a command writing
             the shard to stdout (pipe:aws s3 cp s3://bucket/vox/{name} -)
+        allow_missing: evaluate the readable samples when shards are damaged (the caption says how many
+            were skipped) instead of failing
     """
     for path in ckpt:
         require_file(path, "--ckpt")
@@ -49,6 +52,7 @@ def table1(
             batch_size=batch_size,
             num_workers=num_workers,
             shard_url=shard_url,
+            allow_missing=allow_missing,
         )
     rows = table_rows(reports)
     first = next(iter(reports.values()))
@@ -56,6 +60,11 @@ def table1(
         f"Table 1: {split} split of {shards} ({first.num_utterances} utterances, "
         f"{first.num_frames} valid frames). 95% CIs: jackknife over utterances."
     )
+    if first.unread_utterances:
+        caption += (
+            f" INCOMPLETE: {first.unread_utterances} utterances listed in index.json were unreadable "
+            "(damaged shards) and skipped (--allow_missing)."
+        )
     markdown = write_table(rows, caption, out)
     print(markdown)
     markdown_path, csv_path = table_paths(out)

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from cause_pl.au import NUM_AUS
 from cause_pl.data.faces import FaceAUDataModule
+from cause_pl.evaluation.coverage import check_coverage
 from cause_pl.models.ganimation import GANimation
 
 AUReader = Callable[[torch.Tensor], torch.Tensor]
@@ -136,11 +137,18 @@ def _cycle(dataloader: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 @torch.inference_mode()
-def score(model: GANimation, data: FaceAUDataModule, split: str, reader: AUReader) -> dict[str, float]:
-    """Batch-weighted means of the AU errors and identity over every face of ``split``."""
+def score(
+    model: GANimation, data: FaceAUDataModule, split: str, reader: AUReader, allow_missing: bool = False
+) -> dict[str, float]:
+    """Batch-weighted means of the AU errors and identity over every face of ``split``.
+
+    Faces index.json lists but that could not be read raise :class:`IncompleteEvaluationError`; with
+    ``allow_missing`` the readable ones are scored and ``skipped_faces`` says how many were left out.
+    """
     sums = {"au_error": 0.0, "identity": 0.0, "reader_floor": 0.0, "copy_input_au_error": 0.0}
     count = 0
-    for batch in tqdm(data.eval_dataloader(split), desc=split, unit="batch", leave=False):
+    loader = data.eval_dataloader(split)
+    for batch in tqdm(loader, desc=split, unit="batch", leave=False):
         image, target = batch["image"], batch["target_au"]
         generated = model.generate(image, target).image
         size = len(image)
@@ -149,4 +157,5 @@ def score(model: GANimation, data: FaceAUDataModule, split: str, reader: AUReade
         sums["reader_floor"] += size * au_error(image, batch["au"], reader)
         sums["copy_input_au_error"] += size * au_error(image, target, reader)
         count += size
-    return {name: value / max(count, 1) for name, value in sums.items()} | {"faces": count}
+    skipped = check_coverage(data, split, loader, count, allow_missing)
+    return {name: value / max(count, 1) for name, value in sums.items()} | {"faces": count, "skipped_faces": skipped}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,22 +13,34 @@ from tqdm import tqdm
 
 from cause_pl.au import AU_MAX, AU_MIN
 from cause_pl.data.speech import SpeechAUDataModule
+from cause_pl.evaluation.coverage import IncompleteEvaluationError, check_coverage
 from cause_pl.media.atomic import atomic_output
 from cause_pl.metrics.au_metrics import AUMetrics
 from cause_pl.metrics.report import AUReport, Estimate
 from cause_pl.models.cause import CAUSERegressor
 
+__all__ = ["IncompleteEvaluationError", "evaluate", "evaluate_on_shards", "table_rows", "write_table"]
+
 
 @torch.inference_mode()
-def evaluate(model: CAUSERegressor, data: SpeechAUDataModule, split: str, device: str) -> AUReport:
-    """Metrics of ``model`` (predictions clamped to 0..5, as at inference) on every utterance of a split."""
+def evaluate(
+    model: CAUSERegressor, data: SpeechAUDataModule, split: str, device: str, allow_missing: bool = False
+) -> AUReport:
+    """Metrics of ``model`` (predictions clamped to 0..5, as at inference) on every utterance of a split.
+
+    Unreadable samples (damaged shards) raise :class:`IncompleteEvaluationError`; with ``allow_missing``
+    the readable ones are evaluated and the report's ``unread_utterances`` says how many were left out.
+    """
     model.to(device).eval()
     metric = AUMetrics(model.hparams.num_aus, mean_au=data.au_mean).to(device)
     loader = data.test_dataloader() if split == "test" else data.val_dataloader()
+    evaluated = 0
     for batch in tqdm(loader, desc=f"{split}", unit="batch", leave=False):
         mel, au, mask = (batch[name].to(device) for name in ("mel", "au", "mask"))
         metric.update(model(mel).clamp(AU_MIN, AU_MAX), au, mask)
-    return metric.compute()
+        evaluated += mel.shape[0]
+    missing = check_coverage(data, split, loader, evaluated, allow_missing)
+    return dataclasses.replace(metric.compute(), unread_utterances=missing)
 
 
 def evaluate_on_shards(
@@ -39,6 +52,7 @@ def evaluate_on_shards(
     batch_size: int = 16,
     num_workers: int = 0,
     shard_url: str | None = None,
+    allow_missing: bool = False,
 ) -> AUReport:
     """:func:`evaluate` on a split of the ``speech_au`` shards in ``shards``, read with the model's own frontend.
 
@@ -53,7 +67,7 @@ def evaluate_on_shards(
         shard_url=shard_url,
     )
     data.setup("test" if split == "test" else "validate")
-    return evaluate(model, data, split, device)
+    return evaluate(model, data, split, device, allow_missing)
 
 
 def _cell(estimate: Estimate, digits: int = 4) -> str:

@@ -10,6 +10,7 @@ with different frontends can be told apart by comparing configs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,6 +21,11 @@ import torchaudio
 
 from cause_pl.checks import finite_float, positive_int
 from cause_pl.media.audio import load_audio
+
+LARGE_PEAK = 2.0**32
+"""Waveforms whose peak exceeds this are scaled down by a power of two before the float32 power
+spectrum (which overflows for peaks near 1e16) and the scale is added back in the log domain;
+waveforms below it take the plain path, so ordinary audio's features are unchanged bit for bit."""
 
 MEL_SCALE = "slaney"
 """Slaney mel scale with Slaney (area) normalisation, as librosa's default filterbank, so features
@@ -127,8 +133,17 @@ class MelFrontend(torch.nn.Module):
             )
         if not wave.is_floating_point():
             raise ValueError(f"MelFrontend needs a floating-point waveform, got {wave.dtype}")
-        power = self.mel(wave.float())
-        return torch.log(power.clamp_min(self.config.log_floor)).transpose(-1, -2)
+        peak = float(wave.detach().abs().max())
+        if not math.isfinite(peak):
+            raise ValueError("MelFrontend needs a finite waveform, got NaN or infinite samples")
+        if peak <= LARGE_PEAK:
+            power = self.mel(wave.float())
+            return torch.log(power.clamp_min(self.config.log_floor)).transpose(-1, -2)
+        # log(max(mel, floor)) = max(log(mel * 2^-2e) + 2e ln 2, log floor), computed on wave * 2^-e.
+        exponent = math.frexp(peak)[1]
+        scaled_power = self.mel(torch.ldexp(wave, torch.tensor(-exponent, device=wave.device)).float())
+        log_mel = torch.log(scaled_power) + 2 * exponent * math.log(2.0)
+        return log_mel.clamp_min(math.log(self.config.log_floor)).transpose(-1, -2)
 
 
 def log_mel_from_file(path: str | Path, frontend: MelFrontend | None = None) -> torch.Tensor:

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from cause_pl.au import AU_MAX, AU_MIN
-from cause_pl.inference.estimate import DEFAULT_CHUNK_FRAMES, estimate_aus, module_device
+from cause_pl.inference.estimate import DEFAULT_CHUNK_FRAMES, check_finite_aus, estimate_aus, module_device
 from cause_pl.media.audio import load_audio
 from cause_pl.media.frames import to_uint8_frames
 from cause_pl.media.image import load_face
@@ -187,10 +187,10 @@ class SpeechToFaceAnimator(pl.LightningModule):
         """A face image file prepared for the generator (see :mod:`cause_pl.media.image`)."""
         return load_face(path, self.image_size)
 
-    def au_track(self, wave: Tensor) -> Tensor:
+    def au_track(self, wave: Tensor, source: str | Path | None = None) -> Tensor:
         """(frames, K) AUs (0..5) on CPU driving the video of ``wave``: estimated (on CAUSE's own device),
-        scaled, smoothed."""
-        aus = estimate_aus(self.cause, wave, chunk_frames=self.hparams.chunk_frames)
+        scaled, smoothed; non-finite estimates are a ValueError naming ``source``."""
+        aus = estimate_aus(self.cause, wave, chunk_frames=self.hparams.chunk_frames, source=source)
         aus = aus[: video_frame_count(wave.shape[-1], self.sample_rate, self.fps)]
         aus = (aus * self.hparams.au_scale).clamp(AU_MIN, AU_MAX)
         return smooth_track(aus, self.hparams.smoothing_frames)
@@ -222,16 +222,18 @@ class SpeechToFaceAnimator(pl.LightningModule):
         progress: bool = False,
         au_csv: str | Path | None = None,
         aus: Tensor | None = None,
+        source: str | Path | None = None,
     ) -> AnimationResult:
         """Animate ``face`` with the speech ``wave`` (1-D, at :attr:`sample_rate`) into the mp4 ``out``.
 
         ``aus`` (frames, K) on the 0..5 scale drives the frames instead of the AUs CAUSE estimates
         (e.g. a ground-truth track, to compare against); it must have one row per video frame.
+        ``source`` names the audio file in errors (non-finite AUs are refused before anything is written).
         """
         wave = torch.as_tensor(wave).float().cpu()
         timings = dict.fromkeys(("estimate", "generate", "encode"), 0.0)
         with _timed(timings, "estimate"):
-            aus = self.au_track(wave) if aus is None else self._checked_track(aus, wave)
+            aus = self.au_track(wave, source) if aus is None else self._checked_track(aus, wave, source)
         if au_csv is not None:
             write_openface_style_csv(aus, self.fps, au_csv)
         bar = tqdm(total=aus.shape[0], unit="frame", desc=f"animating {Path(out).name}", disable=not progress)
@@ -244,10 +246,11 @@ class SpeechToFaceAnimator(pl.LightningModule):
                 writer.close()  # flushes the encoders and writes the rest of the audio
         return AnimationResult(Path(out), aus.shape[0], wave.shape[0] / self.sample_rate, aus, timings)
 
-    def _checked_track(self, aus: Tensor, wave: Tensor) -> Tensor:
+    def _checked_track(self, aus: Tensor, wave: Tensor, source: str | Path | None) -> Tensor:
         expected = (video_frame_count(wave.shape[-1], self.sample_rate, self.fps), self.cause.hparams.num_aus)
         if tuple(aus.shape) != expected:
             raise ValueError(f"aus must have shape {expected} for this audio, got {tuple(aus.shape)}")
+        check_finite_aus(aus, source)
         return aus
 
     def animate(
@@ -260,7 +263,12 @@ class SpeechToFaceAnimator(pl.LightningModule):
     ) -> AnimationResult:
         """Animate the face image file ``face`` with the audio or video file ``audio`` into ``out``."""
         return self.render(
-            load_audio(audio, self.sample_rate), self.load_face(face), out, progress=progress, au_csv=au_csv
+            load_audio(audio, self.sample_rate),
+            self.load_face(face),
+            out,
+            progress=progress,
+            au_csv=au_csv,
+            source=audio,
         )
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> AnimationResult:

@@ -100,6 +100,7 @@ def estimate_aus(
     wave: Tensor,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     device: str | torch.device | None = None,
+    source: str | Path | None = None,
 ) -> Tensor:
     """AU intensities (F, num_aus) float32 on CPU, clamped to 0..5, for a mono ``wave``.
 
@@ -107,7 +108,8 @@ def estimate_aus(
     and row ``i`` is the face at ``i / fps`` seconds. The model runs on its own device (that of its
     parameters); ``device`` runs it elsewhere for this call only: it is moved there and back, so it is
     never left moved. The model runs in eval mode under ``inference_mode`` and is returned to its
-    previous mode.
+    previous mode. Non-finite outputs (e.g. from a model with broken weights) raise a ValueError
+    naming ``source`` (the file the wave came from), so NaN never reaches an output file.
     """
     if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
         raise ValueError(f"estimate_aus: chunk_frames must be a positive integer, got {chunk_frames!r}")
@@ -118,10 +120,23 @@ def estimate_aus(
     if moved:
         model.to(target)
     try:
-        return _estimate(model, wave, chunk_frames)
+        aus = _estimate(model, wave, chunk_frames)
     finally:
         if moved:
             model.to(home)
+    check_finite_aus(aus, source)
+    return aus
+
+
+def check_finite_aus(aus: Tensor, source: str | Path | None) -> None:
+    """ValueError "the model produced non-finite AUs for <source>" if ``aus`` holds NaN or inf."""
+    finite = torch.isfinite(aus)
+    if not bool(finite.all()):
+        bad_frames = int((~finite).any(dim=-1).sum())
+        raise ValueError(
+            f"the model produced non-finite AUs for {source if source is not None else 'this audio'} "
+            f"({bad_frames} of {aus.shape[0]} frames); check the checkpoint"
+        )
 
 
 def _estimate(model: CAUSERegressor, wave: Tensor, chunk_frames: int) -> Tensor:
@@ -155,5 +170,5 @@ def estimate_file(
     """AUs (F, num_aus) float32 and frame timestamps (F,) in seconds for an audio or video file."""
     config = model.frontend_config
     wave = load_audio(path, config.sample_rate)
-    aus = estimate_aus(model, wave, chunk_frames=chunk_frames, device=device).numpy()
+    aus = estimate_aus(model, wave, chunk_frames=chunk_frames, device=device, source=path).numpy()
     return aus, np.arange(aus.shape[0], dtype=np.float64) / config.fps

@@ -18,6 +18,9 @@ Conventions, chosen so that no NaN appears for data that exists:
 - With fewer than two utterances the interval is (nan, nan): one utterance says nothing about
   the spread between utterances, and a zero-width interval would claim certainty.
 - With no valid frame at all, every value is nan.
+- A non-finite target (NaN or inf label) on a valid frame leaves that (frame, AU) cell out of
+  every predictor's statistics and is counted in ``AUReport.masked_targets``; it never turns a
+  score into NaN.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class AUMetrics(Metric):
     # The state registered by ``add_state`` below. Inside a synced ``compute()`` torchmetrics holds it as
     # one concatenated tensor instead, which ``dim_zero_cat`` and ``len`` (all that compute uses) accept.
     utterance_stats: list[Tensor]
+    masked_targets: Tensor
 
     def __init__(self, num_aus: int = 17, mean_au: Tensor | None = None, labels: Sequence[str] | None = None) -> None:
         super().__init__(sync_on_compute=True, dist_sync_on_step=False)
@@ -74,6 +78,7 @@ class AUMetrics(Metric):
         self.predictors = PREDICTOR_NAMES if self.mean_au is not None else PREDICTOR_NAMES[:2]
         # Flat 1-D float64 chunks, so that a rank without data can sync an empty 1-D tensor.
         self.add_state("utterance_stats", default=[], dist_reduce_fx="cat")
+        self.add_state("masked_targets", default=torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
 
     @property
     def dtype(self) -> torch.dtype:
@@ -89,7 +94,9 @@ class AUMetrics(Metric):
             candidates.append(self.mean_au.to(target64.device).expand_as(target64))
         p = torch.stack(candidates, dim=1)  # (B, P, T, K)
         y = target64.unsqueeze(1).expand_as(p)
-        valid = mask[:, None, :, None].expand_as(p)
+        finite = torch.isfinite(target64)
+        self.masked_targets += (mask[:, :, None] & ~finite).sum()
+        valid = (mask[:, :, None] & finite).unsqueeze(1).expand_as(p)
         e = p - y
         terms = (torch.ones_like(p), e.abs(), e * e, y, y * y, p, p * p, y * p)
         # where(), not multiplication: masked frames may hold NaN or inf.
@@ -111,7 +118,8 @@ class AUMetrics(Metric):
             labels=self.labels,
             predictors={name: _predictor_scores(table[i], self.labels) for i, name in enumerate(self.predictors)},
             num_utterances=stats.shape[0],
-            num_frames=int(totals[0, 0, _N].item()),
+            num_frames=int(totals[0, :, _N].max().item()),
+            masked_targets=int(self.masked_targets.item()),
         )
 
     def _stats_per_utterance(self) -> Tensor:
@@ -119,7 +127,7 @@ class AUMetrics(Metric):
         chunks = self.utterance_stats
         flat = dim_zero_cat(chunks) if len(chunks) else torch.zeros(0, dtype=torch.float64, device=self.device)
         stats = flat.reshape(-1, len(self.predictors), self.num_aus, _NUM_STATS)
-        return stats[stats[:, 0, 0, _N] > 0]
+        return stats[stats[:, 0, :, _N].sum(dim=-1) > 0]
 
     def _check_batch(self, pred: Tensor, target: Tensor, mask: Tensor) -> None:
         expected = f"(batch, frames, {self.num_aus})"

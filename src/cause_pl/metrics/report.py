@@ -61,6 +61,10 @@ class AUReport:
     predictors: Mapping[str, PredictorScores]
     num_utterances: int
     num_frames: int
+    masked_targets: int = 0
+    """Target cells (frame, AU) left out although their frame was valid: NaN or inf labels."""
+    unread_utterances: int = 0
+    """Utterances the dataset lists that could not be read (damaged shards) and were left out."""
 
     @property
     def model(self) -> PredictorScores:
@@ -117,6 +121,8 @@ class AUReport:
             ]
             lines.append("| " + " | ".join(cells) + " |")
         caption = f"{self.num_utterances} utterances, {self.num_frames} valid frames, 95% CI"
+        if self.masked_targets:
+            caption += f"; {self.masked_targets} non-finite target values left out"
         return "\n".join([*lines, "", caption])
 
 

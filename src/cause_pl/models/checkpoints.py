@@ -61,6 +61,7 @@ def load_module(cls: type[ModuleT], path: str | Path, map_location: str | torch.
             f"{path}: holds {'a ' + found if found else 'an unknown module'}'s weights, "
             f"expected a {cls.__name__} checkpoint"
         )
+    _check_finite(path, checkpoint["state_dict"])
     accepted = inspect.signature(cls.__init__).parameters
     hparams = {
         name: value
@@ -71,3 +72,10 @@ def load_module(cls: type[ModuleT], path: str | Path, map_location: str | torch.
     model.on_load_checkpoint(checkpoint)
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(map_location).eval()
+
+
+def _check_finite(path: str | Path, state_dict: dict[str, Any]) -> None:
+    """ValueError naming ``path`` and the first tensor (weights or statistics) holding NaN or inf."""
+    for name, value in state_dict.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{path}: state_dict entry {name!r} holds NaN or infinite values; unusable checkpoint")

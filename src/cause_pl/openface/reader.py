@@ -87,10 +87,15 @@ class _FaceRows:
     lines: np.ndarray
 
 
-def _face_rows(table: Table, columns: Sequence[str], face_id: int | None) -> _FaceRows:
-    """Parse the face column, ``confidence`` and ``columns`` at once; keep the chosen face's rows."""
+def _face_rows(
+    table: Table, columns: Sequence[str], face_id: int | None, non_finite_ok: Sequence[str] = ()
+) -> _FaceRows:
+    """Parse the face column, ``confidence`` and ``columns`` at once; keep the chosen face's rows.
+
+    Cells of ``non_finite_ok`` columns may be NaN or inf (the caller masks them); others may not.
+    """
     names = (table.variant.face_column, "confidence", *columns)
-    values = table.numbers(names)
+    values = table.numbers(names, non_finite_ok)
     lines = np.asarray(table.lines)
     ids = _integers(table.path, names[0], values[:, 0], lines)
     chosen = _choose_face(table.path, ids, values[:, 1], face_id)
@@ -103,7 +108,8 @@ def read_openface_csv(path: str | Path, face_id: int | None = None, min_confiden
 
     ``face_id`` selects a face (``face_id`` column for video, ``face`` for image); ``None`` picks
     the face in the most rows. Rows with ``success == 0`` or ``confidence < min_confidence`` are
-    marked invalid.
+    marked invalid, and so are rows with a NaN or infinite AU intensity (their AUs become 0, so no
+    NaN reaches a shard); any other non-finite or non-numeric cell is an OpenFaceError.
     """
     table = read_table(path)
     missing_aus = table.missing(AU_COLUMNS)
@@ -111,7 +117,7 @@ def read_openface_csv(path: str | Path, face_id: int | None = None, min_confiden
         raise OpenFaceError(f"{table.path}: missing AU intensity column(s) {missing_aus}")
     is_video = table.variant is VIDEO
     optional = ("timestamp",) if "timestamp" in table.columns else ()
-    face = _face_rows(table, (*AU_COLUMNS, *(("frame", "success", *optional) if is_video else ())), face_id)
+    face = _face_rows(table, (*AU_COLUMNS, *(("frame", "success", *optional) if is_video else ())), face_id, AU_COLUMNS)
     confidence = face.columns["confidence"]
     count = confidence.shape[0]
     if is_video:
@@ -121,9 +127,12 @@ def read_openface_csv(path: str | Path, face_id: int | None = None, min_confiden
     else:
         frames = np.arange(1, count + 1, dtype=np.int64)
         success = np.ones(count, dtype=bool)
+    aus = np.stack([face.columns[name] for name in AU_COLUMNS], axis=1).astype(np.float32)
+    finite = np.isfinite(aus).all(axis=1)
+    aus[~finite] = 0.0
     return OpenFaceTrack(
-        aus=np.stack([face.columns[name] for name in AU_COLUMNS], axis=1).astype(np.float32),
-        valid=success & (confidence >= min_confidence),
+        aus=aus,
+        valid=success & (confidence >= min_confidence) & finite,
         frames=frames,
         timestamps=face.columns.get("timestamp", np.zeros(count)).astype(np.float64),
         confidence=confidence.astype(np.float32),

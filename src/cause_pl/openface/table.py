@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -111,10 +111,11 @@ class Table:
         """The columns of ``names`` the header lacks."""
         return [name for name in names if name not in self.columns]
 
-    def numbers(self, names: Sequence[str]) -> np.ndarray:
+    def numbers(self, names: Sequence[str], non_finite_ok: Collection[str] = ()) -> np.ndarray:
         """float64 (rows, len(names)) of the named columns, converted in one numpy call.
 
-        Raises OpenFaceError naming the column and line of the first non-numeric or non-finite cell.
+        Raises OpenFaceError naming the column and line of the first non-numeric or non-finite cell;
+        in the columns of ``non_finite_ok`` NaN and inf are returned as they are (the caller masks them).
         """
         indices = [self.columns[name] for name in names]
         cells = self.records.pick(indices)
@@ -123,19 +124,22 @@ class Table:
             values = np.array(cells, dtype=np.float64).reshape(shape)
         except ValueError:
             values = None
-        if values is None or not np.isfinite(values).all():
-            self._raise_first_bad_cell(names, np.array(cells, dtype=object).reshape(shape))
+        if values is None or not (np.isfinite(values) | np.isin(names, list(non_finite_ok))).all():
+            self._raise_first_bad_cell(names, np.array(cells, dtype=object).reshape(shape), non_finite_ok)
         return values
 
-    def _raise_first_bad_cell(self, names: Sequence[str], cells: np.ndarray) -> NoReturn:
+    def _raise_first_bad_cell(
+        self, names: Sequence[str], cells: np.ndarray, non_finite_ok: Collection[str]
+    ) -> NoReturn:
         """Slow path, only on error: find the offending cell and say where it is."""
         for row, line in zip(cells, self.lines, strict=True):
             for name, cell in zip(names, row, strict=True):
+                number: float | None
                 try:
                     number = float(cell)
                 except ValueError:
-                    number = math.nan
-                if not math.isfinite(number):
+                    number = None
+                if number is None or (name not in non_finite_ok and not math.isfinite(number)):
                     raise OpenFaceError(
                         f"{self.path}: column {name!r}, line {line}: {cell.strip()!r} is not a finite number"
                     )
