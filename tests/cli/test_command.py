@@ -115,3 +115,20 @@ def test_bad_values_are_usage_errors(capsys):
     assert code == 2 and "must be a multiple of fps" in err and "Traceback" not in err
     code, _, err = exit_code(capsys, *REQUIRED, "--split", "train")
     assert code == 2 and "split" in err
+
+
+def test_a_dataloader_workers_error_is_its_own_message():
+    """torch re-raises a worker's exception with the worker's traceback as its message: keep the last line."""
+    from torch._utils import ExceptionWrapper
+
+    from cause_pl.cli.command import error_line
+    from cause_pl.shards.schema import ShardError
+
+    try:
+        raise ShardError("/data/speech_au-train-000009.tar: unreadable: FileNotFoundError")
+    except ShardError:
+        wrapped = ExceptionWrapper(where="in DataLoader worker process 0")
+    with pytest.raises(ShardError) as reraised:
+        wrapped.reraise()
+    assert "Traceback" in str(reraised.value)
+    assert error_line(reraised.value) == "/data/speech_au-train-000009.tar: unreadable: FileNotFoundError"

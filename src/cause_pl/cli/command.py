@@ -21,10 +21,11 @@ import contextlib
 import errno
 import inspect
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import get_args, get_origin, get_type_hints
+from typing import NoReturn, get_args, get_origin, get_type_hints
 
 import docstring_parser
 from jsonargparse import ActionConfigFile, ArgumentParser
@@ -53,6 +54,8 @@ OS_ERRORS: tuple[type[OSError], ...] = (
     PermissionError,
     BrokenPipeError,
 )
+WORKER_ERROR = re.compile(r"Caught \w+ in DataLoader worker process \d+\.\nOriginal Traceback")
+"""How torch re-raises a DataLoader worker's exception: same type, its traceback in the message."""
 OS_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOENT, errno.EIO, errno.EFBIG})
 
 
@@ -66,6 +69,14 @@ def require_file(path: Path, flag: str) -> Path:
         raise IsADirectoryError(errno.EISDIR, f"{flag}: is a directory, not a file", str(path))
     if not path.is_file():
         raise FileNotFoundError(errno.ENOENT, f"{flag}: file not found", str(path))
+    return path
+
+
+def require_output(path: Path, flag: str) -> Path:
+    """``path`` once its folder exists; an OS error naming ``flag`` when it is a folder or its folder cannot be made."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"{flag}: is a directory, not a file", str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -117,11 +128,20 @@ def run_as_command(function: Command, argv: Sequence[str] | None = None, prog: s
     try:
         return function(**{name: values[name] for name in inspect.signature(function).parameters})
     except Exception as error:
-        code = exit_code_of(error)
-        if debug or code is None:
-            raise
-        report(parser.prog, error, code)
-        raise SystemExit(code) from None  # like a parser error: every failure of the runner is a SystemExit
+        fail(parser.prog, error, debug)
+
+
+def fail(prog: str, error: Exception, debug: bool) -> NoReturn:
+    """End on ``error``: one line and ``SystemExit`` with its code if the project expects it, else re-raise it.
+
+    Like a parser error, every expected failure is a ``SystemExit``; a bug, and anything under ``--debug``,
+    propagates with its traceback.
+    """
+    code = exit_code_of(error)
+    if debug or code is None:
+        raise error
+    report(prog, error, code)
+    raise SystemExit(code) from None
 
 
 def split_debug_flag(argv: Sequence[str]) -> tuple[list[str], bool]:
@@ -154,7 +174,10 @@ def error_line(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror and error.filename is not None:
         target = f" -> {error.filename2}" if error.filename2 is not None else ""
         return f"{error.strerror}: {error.filename}{target}"
-    return " ".join(str(error).split()) or type(error).__name__
+    message = str(error)
+    if WORKER_ERROR.match(message):  # a DataLoader worker's error, re-raised with the worker's traceback
+        message = message.strip().splitlines()[-1].split(": ", 1)[-1]
+    return " ".join(message.split()) or type(error).__name__
 
 
 def report(prog: str, error: BaseException, code: int) -> None:

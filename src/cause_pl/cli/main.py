@@ -11,26 +11,35 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from cause_pl.cli.command import EXIT_USAGE, Command, run_as_command, split_debug_flag
+from cause_pl.cli.command import EXIT_USAGE, Command, fail, run_as_command, split_debug_flag
+
+if TYPE_CHECKING:
+    from pytorch_lightning import Trainer
+    from pytorch_lightning.cli import LightningCLI
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 MAX_PARSER_LINES = 12
 """At most this many lines of a LightningCLI parser message are shown."""
+LIGHTNING_CKPT_NAMES = ("best", "last", "hpc", "registry")
+"""``--ckpt_path`` values Lightning resolves itself rather than reading a file."""
 
 
 def lightning_cli(argv: Sequence[str], debug: bool = False) -> int:
     """Run a LightningCLI subcommand, e.g. ``cause-pl fit --config BASE.yaml --config OVERLAY.yaml``.
 
     A config the parser rejects (an unknown key, a missing file, a value of the wrong type) is the parser's
-    message, without the chained traceback, and exit 2; ``debug`` re-raises it instead.
+    message, without the chained traceback, and exit 2. An error the project expects while the run is set up
+    or runs (a bad checkpoint, a damaged shard, a GPU this machine lacks) is one line and its exit code, as
+    for every other command (:func:`cause_pl.cli.command.fail`). ``debug`` re-raises either instead.
     """
     import pytorch_lightning as pl
     from jsonargparse import ArgumentError
-    from pytorch_lightning.cli import LightningCLI
 
     try:
-        LightningCLI(
+        cause_cli_class()(
             pl.LightningModule,
             pl.LightningDataModule,
             subclass_mode_model=True,
@@ -48,7 +57,83 @@ def lightning_cli(argv: Sequence[str], debug: bool = False) -> int:
             print(f"  {line}", file=sys.stderr)
         print(f"  (see cause-pl {argv[0]} --help)", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as error:
+        fail(f"cause-pl {argv[0]}", error, debug)
     return 0
+
+
+def cause_cli_class() -> type[LightningCLI]:
+    """LightningCLI with checked ``--ckpt_path`` files and one-line trainer misconfigurations.
+
+    Defined on use, as Lightning is imported on use: ``cause-pl --help`` and the other commands start fast.
+    """
+    import importlib
+
+    import torch
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+    from pytorch_lightning.cli import LightningCLI
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+    from cause_pl.cli.command import UsageError, require_file
+    from cause_pl.models.checkpoints import (
+        STATE_PREFIXES,
+        accepted_hparams,
+        check_class,
+        check_finite_state,
+        read_checkpoint,
+    )
+
+    class CauseCLI(LightningCLI):
+        def _parse_ckpt_path(self) -> None:
+            """Lightning's step that puts ``--ckpt_path``'s hyperparameters into the config, made safe and clear.
+
+            The file is read by :func:`read_checkpoint` (a missing file, a refused pickle: one line) and must
+            hold finite weights and statistics and the model class the config builds. A checkpoint saved
+            outside LightningCLI (``cause-pl demo``, a notebook) has no ``_class_path``: the config's class is
+            used. As in Lightning, the checkpoint's hyperparameters win over the config's; the values they
+            change are listed.
+            """
+            subcommand = self.config.get("subcommand")
+            ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+            if not ckpt_path or "://" in ckpt_path or ckpt_path.split(":")[0] in LIGHTNING_CKPT_NAMES:
+                return
+            path = require_file(Path(ckpt_path), "--ckpt_path")
+            checkpoint = read_checkpoint(path)
+            check_finite_state(path, checkpoint.get("state_dict", {}))
+            model = self.config[subcommand].model
+            if (config_class := model.class_path.rsplit(".", 1)[-1]) in STATE_PREFIXES:
+                check_class(path, checkpoint, config_class)
+            class_path = checkpoint.get("hyper_parameters", {}).get("_class_path", model.class_path)
+            module, name = class_path.rsplit(".", 1)
+            hparams = accepted_hparams(getattr(importlib.import_module(module), name), checkpoint)
+            if not hparams:
+                return
+            before = model.init_args.as_dict()
+            loaded = {subcommand: {"model": {"class_path": class_path, "init_args": hparams}}}
+            self.config = self.parser.parse_object(loaded, self.config)
+            after = self.config[subcommand].model.init_args.as_dict()
+            changed = [
+                f"{key} {before[key]!r} -> {value!r}" for key, value in after.items() if before.get(key, value) != value
+            ]
+            if changed:  # on rank 0 only, like Lightning's own messages
+                note = f"--ckpt_path {path}: its hyperparameters replace the config's: {', '.join(changed)}"
+                rank_zero_only(print)(note, file=sys.stderr)
+
+        def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+            """The trainer; an accelerator or device count this machine lacks is a :class:`UsageError`."""
+            accelerator = self.config_init[self.subcommand].trainer.get("accelerator")
+            mps = accelerator == "gpu" and torch.backends.mps.is_available()  # "gpu" is CUDA or Apple's MPS
+            if accelerator in ("gpu", "cuda") and not torch.cuda.is_available() and not mps:
+                raise UsageError(
+                    f"--trainer.accelerator {accelerator}: no CUDA GPU is available on this machine "
+                    "(torch.cuda.is_available() is false); use --trainer.accelerator cpu, or auto"
+                )
+            try:
+                return super().instantiate_trainer(**kwargs)
+            except MisconfigurationException as error:
+                raise UsageError(f"trainer: {error}") from error
+
+    return CauseCLI
 
 
 def _commands() -> dict[str, Command]:

@@ -27,7 +27,7 @@ from cause_pl.au import AU_MAX, AU_MIN, NUM_AUS
 from cause_pl.features.mel import MelConfig, MelFrontend
 from cause_pl.metrics.au_metrics import AUMetrics
 from cause_pl.metrics.report import AUReport
-from cause_pl.models.checkpoints import load_module
+from cause_pl.models.checkpoints import check_fits, load_module
 from cause_pl.models.schedules import SCHEDULERS, lr_schedule
 from cause_pl.nets.cause import CauseNet, build_cause_net
 
@@ -208,6 +208,7 @@ class CAUSERegressor(pl.LightningModule):
         stored = checkpoint.get(CHECKPOINT_KEY, {}).get("frontend")
         if stored is not None:
             self._use_frontend(MelConfig.from_dict(stored), "the checkpoint")
+        check_fits(self, checkpoint, "net.", ("arch",))  # one line, not load_state_dict's wall of keys
 
     # --- forward, loss, evaluation ----------------------------------------------------------------
 

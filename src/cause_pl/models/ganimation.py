@@ -269,7 +269,7 @@ class GANimation(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if _CHECKPOINT_KEY not in checkpoint:
-            raise KeyError(
+            raise ValueError(
                 f"GANimation checkpoint lacks '{_CHECKPOINT_KEY}' (critic step count and penalty "
                 "RNG); it was not written by GANimation"
             )
