@@ -8,12 +8,13 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from cause_pl.cli.command import run_as_command
+from cause_pl.cli.command import require_file, run_as_command
+from cause_pl.media.image import FaceImageError, read_image, to_rgb
 from cause_pl.openface.reader import landmarks_2d, read_openface_csv
 from cause_pl.openface.table import OpenFaceError
-from cause_pl.shards.encode import DEFAULT_WORKERS, encode_face
+from cause_pl.shards.encode import DEFAULT_WORKERS, encode_face, print_summary, require_folder
 from cause_pl.shards.schema import FACES
 from cause_pl.shards.writer import Processed, Rejected, plan_jobs, write_dataset
 
@@ -24,14 +25,35 @@ CROP_SCALE = 1.6
 
 @dataclass(frozen=True)
 class FaceImage:
+    """One listed image: its file, its OpenFace CSV, its split and its (unique, dot-free) shard key."""
+
     image: str
     csv: str
     split: str
+    key: str
+
+
+def sample_key(name: str, taken: set[str]) -> str:
+    """``celeba_<stem>`` with dots as '-' (webdataset splits keys at the first dot), made unique by a
+    ``_2``, ``_3``, ... suffix when two names give the same key (``a.b.jpg`` and ``a-b.jpg``)."""
+    base = "celeba_" + Path(name).stem.replace(".", "-")
+    key, number = base, 1
+    while key in taken:
+        number += 1
+        key = f"{base}_{number}"
+    taken.add(key)
+    return key
 
 
 def read_partition(path: Path, images: Path, openface: Path) -> dict[str, list[FaceImage]]:
-    """Items per split from list_eval_partition.txt, in file order."""
+    """Items per split from list_eval_partition.txt, in file order.
+
+    A malformed line, an image listed twice (within a split, or in two splits: a leak between them) and
+    a file listing no image are ValueErrors naming ``path:line``.
+    """
     items: dict[str, list[FaceImage]] = {split: [] for split in PARTITIONS.values()}
+    first_seen: dict[str, tuple[int, str]] = {}
+    keys: set[str] = set()
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -39,7 +61,17 @@ def read_partition(path: Path, images: Path, openface: Path) -> dict[str, list[F
         if len(fields) != 2 or fields[1] not in PARTITIONS:
             raise ValueError(f"{path}:{number}: expected '<image> <0|1|2>', got {line!r}")
         name, split = fields[0], PARTITIONS[fields[1]]
-        items[split].append(FaceImage(str(images / name), str(openface / f"{Path(name).stem}.csv"), split))
+        if name in first_seen:
+            line_before, split_before = first_seen[name]
+            if split_before == split:
+                raise ValueError(f"{path}:{number}: {name} listed twice (lines {line_before} and {number})")
+            where = f"{split_before} (line {line_before}) and {split} (line {number})"
+            raise ValueError(f"{path}:{number}: {name} is in {where}")
+        first_seen[name] = (number, split)
+        csv = openface / f"{Path(name).stem}.csv"
+        items[split].append(FaceImage(str(images / name), str(csv), split, sample_key(name, keys)))
+    if not first_seen:
+        raise ValueError(f"{path}: no images listed (expected lines '<image> <0|1|2>')")
     return items
 
 
@@ -51,11 +83,11 @@ def square_crop_box(landmarks: np.ndarray | None, width: int, height: int) -> tu
         return left, top, left + side, top + side
     low, high = landmarks.min(axis=0), landmarks.max(axis=0)
     extent = high - low
-    side = CROP_SCALE * float(extent.max())
+    scaled = CROP_SCALE * float(extent.max())
     centre_x = (low[0] + high[0]) / 2
     centre_y = (low[1] + high[1]) / 2 - 0.1 * extent[1]
-    left, top = round(centre_x - side / 2), round(centre_y - side / 2)
-    return left, top, left + round(side), top + round(side)
+    left, top = round(centre_x - scaled / 2), round(centre_y - scaled / 2)
+    return left, top, left + round(scaled), top + round(scaled)
 
 
 def process(size: int, min_confidence: float, item: FaceImage) -> Processed | Rejected:
@@ -69,15 +101,13 @@ def process(size: int, min_confidence: float, item: FaceImage) -> Processed | Re
     if not track.valid[0]:
         return Rejected(item.image, f"no confident face: confidence {track.confidence[0]:.2f} < {min_confidence}")
     try:
-        with Image.open(item.image) as opened:
-            image = opened.convert("RGB")
-    except (OSError, UnidentifiedImageError) as error:
-        return Rejected(item.image, f"unreadable image: {error}")
+        image = to_rgb(read_image(item.image))
+    except FaceImageError as error:
+        return Rejected(item.image, error.problem)
     box = square_crop_box(landmarks, *image.size)
     face = image.crop(box).resize((size, size), Image.Resampling.LANCZOS)
-    stem = Path(item.image).stem
     meta = {"image": Path(item.image).name, "face_id": track.face_id, "confidence": float(track.confidence[0])}
-    return encode_face(f"celeba_{stem}", face, track.aus[0], meta)
+    return encode_face(item.key, face, track.aus[0], meta)
 
 
 def celeba(
@@ -96,6 +126,8 @@ def celeba(
     Reads list_eval_partition.txt (``<image> <0|1|2>``: train, val, test; the paper trains on the
     162,770 train images) and one ``<image stem>.csv`` per image. Each face is cropped to a square
     around its 68 landmarks (or the image centre when the CSV has none) and resized to --size pixels.
+    An image listed twice (or in two splits) stops the run; an unusable image or CSV goes to
+    rejected.jsonl with the reason and the run goes on.
 
     Args:
         images: img_align_celeba/ folder
@@ -107,7 +139,9 @@ def celeba(
         size: side of the square face crop in pixels
         min_confidence: OpenFace confidence below which a face is rejected
     """
-    items = read_partition(partition, images, openface)
+    for flag, folder in (("--images", images), ("--openface", openface)):
+        require_folder(folder, flag)
+    items = read_partition(require_file(partition, "--partition"), images, openface)
     index = write_dataset(
         out,
         FACES,
@@ -117,9 +151,7 @@ def celeba(
         settings={"image_size": size, "min_confidence": min_confidence},
         desc="celeba",
     )
-    for split in index.splits:
-        print(f"{split}: {index.num_samples(split)} faces in {len(index.splits[split])} shards")
-    print(f"index: {index.root / 'index.json'}; rejected items: {out / 'rejected.jsonl'}")
+    print_summary(index, "faces")
     return 0
 
 

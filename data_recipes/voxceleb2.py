@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
+import math
 import sys
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cause_pl.cli.command import run_as_command
+from cause_pl.cli.command import UsageError, run_as_command
 from cause_pl.features.mel import MelConfig
 from cause_pl.media.audio import AudioError, load_audio
 from cause_pl.openface.reader import AlignmentError, align_to_frames, read_openface_csv
 from cause_pl.openface.table import OpenFaceError
-from cause_pl.shards.encode import DEFAULT_WORKERS, encode_speech, log_mel
+from cause_pl.shards.encode import DEFAULT_WORKERS, encode_speech, log_mel, print_summary, require_folder
 from cause_pl.shards.schema import SPEECH_AU
 from cause_pl.shards.writer import Processed, Rejected, plan_jobs, write_dataset
 
@@ -64,6 +64,28 @@ def find_utterances(media_root: Path, openface_root: Path, split: str) -> list[U
         speaker, video = relative.parts[0], relative.parts[1]
         utterances.append(Utterance(str(media), str(csv), speaker, video, media.stem))
     return utterances
+
+
+def validation_count(val_speakers: float, speakers: int) -> int:
+    """How many of ``speakers`` dev speakers ``--val_speakers`` holds out, or a UsageError saying why not.
+
+    0 holds out none; a fraction in (0, 1) holds out ``max(1, round(fraction * speakers))`` when there
+    are at least two speakers (none of a single one); a whole number >= 1 is a count. Negative, NaN and
+    fractional counts are refused, and so is holding out every speaker (nothing left to train on).
+    """
+    val_speakers = float(val_speakers)  # an int from a YAML config too
+    flag = f"--val_speakers {val_speakers:g}"
+    if math.isnan(val_speakers) or val_speakers < 0:
+        raise UsageError(f"{flag}: must be 0 (no validation split), a fraction in (0, 1) or a count of speakers")
+    if val_speakers < 1:
+        count = max(1, round(val_speakers * speakers)) if val_speakers > 0 and speakers > 1 else 0
+    elif not val_speakers.is_integer():
+        raise UsageError(f"{flag}: a count of speakers must be a whole number (or give a fraction in (0, 1))")
+    else:
+        count = int(val_speakers)
+    if count and count >= speakers:
+        raise UsageError(f"{flag} holds out {count} of the {speakers} dev speakers: none would be left to train on")
+    return count
 
 
 def held_out_speakers(speakers: set[str], count: int) -> set[str]:
@@ -128,22 +150,20 @@ def voxceleb2(
         out: output directory for shards, index.json and rejected.jsonl
         workers: parallel processes
         shard_size: utterances per shard
-        val_speakers: fraction (<1) or count of dev speakers held out
+        val_speakers: dev speakers held out for validation: a fraction in (0, 1), a count, or 0 for none
         min_frames: shortest usable utterance in frames
         min_valid: least fraction of frames with a tracked face
         min_confidence: OpenFace confidence below which frames are invalid
         frontend: mel frontend (defaults: 16 kHz, 25 fps, 80 bands)
     """
     for flag, folder in (("--media", media), ("--openface", openface)):
-        if not folder.is_dir():
-            raise FileNotFoundError(errno.ENOENT, f"{flag}: no such folder", str(folder))
+        require_folder(folder, flag)
     dev = find_utterances(media, openface, "dev")
     test = find_utterances(media, openface, "test")
     if not dev and not test:
         raise ValueError(f"no utterances under {media}/{{dev,test}}/{{aac,mp4}}/idXXXXX/<video>/")
     speakers = {item.speaker for item in dev}
-    count = int(val_speakers) if val_speakers >= 1 else max(1, round(val_speakers * len(speakers)))
-    held_out = held_out_speakers(speakers, count if len(speakers) > 1 else 0)
+    held_out = held_out_speakers(speakers, validation_count(val_speakers, len(speakers)))
     items = {
         "train": [item for item in dev if item.speaker not in held_out],
         "val": [item for item in dev if item.speaker in held_out],
@@ -160,10 +180,7 @@ def voxceleb2(
         frontend=frontend.to_dict(),
         desc="voxceleb2",
     )
-    for split in index.splits:
-        print(f"{split}: {index.num_samples(split)} utterances in {len(index.splits[split])} shards")
-    rejected = len((out / "rejected.jsonl").read_text().splitlines())
-    print(f"rejected: {rejected} (see {out / 'rejected.jsonl'}); index: {index.root / 'index.json'}")
+    print_summary(index, "utterances")
     return 0
 
 

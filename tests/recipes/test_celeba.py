@@ -118,4 +118,4 @@ def test_two_faces_pick_and_rejections(celeba):
     assert set(reasons) == {"000004.jpg", "000005.jpg", "000006.jpg"}
     assert reasons["000004.jpg"].startswith("no confident face")
     assert reasons["000005.jpg"].startswith("no OpenFace CSV")
-    assert reasons["000006.jpg"].startswith("unreadable image")
+    assert reasons["000006.jpg"].startswith("not a readable image")

@@ -15,7 +15,7 @@ import yaml
 from tests.recipes.util import printed_config, read_split, recipe_output, run_recipe, run_recipe_from_config
 
 FLAG_HELP = {
-    "voxceleb2": "fraction (<1) or count of dev speakers held out",
+    "voxceleb2": "a fraction in (0, 1), a count, or 0 for none",
     "celeba": "side of the square face crop in pixels",
     "synthetic": "speakers; 1/6 each held out for val and test",
 }

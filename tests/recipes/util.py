@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import redirect_stdout
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import webdataset as wds
@@ -33,14 +34,27 @@ def run_recipe(name: str, *args: str | Path, timeout: float = 300) -> subprocess
 
 
 @cache
-def recipe_function(name: str) -> Callable[..., int]:
-    """The function ``data_recipes/NAME.py`` runs, loaded into this process (for --help and --print_config)."""
+def recipe_module(name: str) -> ModuleType:
+    """The module ``data_recipes/NAME.py``, loaded into this process (its helpers are tested directly)."""
     spec = importlib.util.spec_from_file_location(f"data_recipes_{name}", ROOT / "data_recipes" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return getattr(module, name)
+    return module
+
+
+def recipe_function(name: str) -> Callable[..., int]:
+    """The function ``data_recipes/NAME.py`` runs, loaded into this process (for --help and --print_config)."""
+    return getattr(recipe_module(name), name)
+
+
+def run_in_process(name: str, *args: str | Path) -> int:
+    """Exit code of a recipe run in this process as ``NAME.py ARGS`` (0, or the code of its SystemExit)."""
+    try:
+        return run_as_command(recipe_function(name), list(map(str, args)), prog=f"{name}.py")
+    except SystemExit as exited:
+        return int(exited.code or 0)
 
 
 def recipe_output(name: str, *args: str | Path) -> tuple[int, str]:

@@ -25,6 +25,7 @@ class FaceImageError(ValueError):
 
     def __init__(self, path: str | Path, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
+        self.problem = problem
 
 
 _INTEGER_GREY_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N")
@@ -68,6 +69,14 @@ def image_to_array(image: Image.Image) -> np.ndarray:
 
 def load_face(path: str | Path, size: int) -> torch.Tensor:
     """The face image at ``path`` prepared as above: float32 (3, size, size) in [-1, 1]."""
+    return torch.from_numpy(image_to_array(square_face(read_image(path), size))).contiguous()
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """The first frame of the image at ``path``, fully decoded (a truncated file fails here), mode unchanged.
+
+    FaceImageError for a missing file, a file Pillow cannot read, or one over the decompression-bomb limit.
+    """
     path = Path(path)
     if not path.is_file():
         raise FaceImageError(path, "no such file")
@@ -77,10 +86,8 @@ def load_face(path: str | Path, size: int) -> torch.Tensor:
             with Image.open(path) as image:
                 image.seek(0)  # the first frame of an animated image
                 image.load()
-                return torch.from_numpy(image_to_array(square_face(image, size))).contiguous()
+                return image.copy()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise FaceImageError(
-            path, f"too many pixels for a face image, refused as a possible decompression bomb ({error})"
-        ) from error
-    except (UnidentifiedImageError, OSError) as error:
+        raise FaceImageError(path, f"too many pixels, refused as a possible decompression bomb ({error})") from error
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError) as error:  # Pillow's bad-file errors
         raise FaceImageError(path, f"not a readable image ({error})") from error

@@ -1,26 +1,46 @@
-"""Building blocks shared by the scripts in ``data_recipes/``: the default worker count and sample encoders.
+"""Building blocks shared by the scripts in ``data_recipes/``: the default worker count, input checks,
+sample encoders (which clamp AU values into 0..5 and count them) and the summary a recipe prints.
 
 Nothing here knows a dataset's folder layout; the scripts do.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from cause_pl.au import AU_MAX, AU_MIN
 from cause_pl.features.mel import MelConfig, MelFrontend
-from cause_pl.shards.schema import face_sample, speech_sample
-from cause_pl.shards.writer import Processed
+from cause_pl.media.image import to_rgb
+from cause_pl.shards.index import DatasetIndex
+from cause_pl.shards.schema import INDEX_FILE, REJECTED_FILE, face_sample, speech_sample
+from cause_pl.shards.writer import Processed, clamped_au_values
 
 DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
 """Parallel processes of a recipe unless ``--workers`` says otherwise."""
+
+
+def require_folder(path: Path, flag: str) -> Path:
+    """``path`` if it is a folder; else a FileNotFoundError naming ``flag`` and the path (exit 3)."""
+    if not path.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"{flag}: no such folder", str(path))
+    return path
+
+
+def clamp_aus(au: np.ndarray) -> tuple[np.ndarray, int]:
+    """``au`` as float32 clamped to AU_MIN..AU_MAX, and how many values lay strictly outside (-0.0 and 5.0 do not)."""
+    au = np.asarray(au, dtype=np.float32)
+    outside = int(np.count_nonzero((au < AU_MIN) | (au > AU_MAX)))
+    return np.clip(au, AU_MIN, AU_MAX), outside
 
 
 @lru_cache(maxsize=4)
@@ -36,15 +56,27 @@ def log_mel(wave: np.ndarray | torch.Tensor, config: MelConfig) -> np.ndarray:
 
 
 def encode_speech(key: str, mel: np.ndarray, au: np.ndarray, valid: np.ndarray, meta: Mapping[str, Any]) -> Processed:
-    """A ``speech_au`` sample from frame-aligned arrays, trimmed to the shorter stream."""
+    """A ``speech_au`` sample from frame-aligned arrays, trimmed to the shorter stream, AUs clamped to 0..5."""
     frames = min(len(mel), len(au))
-    mel, au, valid = mel[:frames], au[:frames], valid[:frames]
-    return Processed(sample=speech_sample(key, mel, au, valid, meta), au=au, valid=valid, mel=mel)
+    au, clamped = clamp_aus(au[:frames])
+    mel, valid = mel[:frames], valid[:frames]
+    return Processed(speech_sample(key, mel, au, valid, meta), au=au, valid=valid, mel=mel, clamped=clamped)
 
 
 def encode_face(key: str, image: Image.Image, au: np.ndarray, meta: Mapping[str, Any], quality: int = 95) -> Processed:
-    """A ``faces`` sample: the image as JPEG plus its AU vector."""
+    """A ``faces`` sample: the image (any mode, via ``to_rgb``) as JPEG plus its AU vector, clamped to 0..5."""
     buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
-    au = np.asarray(au, dtype=np.float32)
-    return Processed(sample=face_sample(key, buffer.getvalue(), au, meta), au=au[None], valid=np.ones(1, dtype=bool))
+    to_rgb(image).save(buffer, format="JPEG", quality=quality)
+    au, clamped = clamp_aus(au)
+    sample = face_sample(key, buffer.getvalue(), au, meta)
+    return Processed(sample, au=au[None], valid=np.ones(1, dtype=bool), clamped=clamped)
+
+
+def print_summary(index: DatasetIndex, unit: str) -> None:
+    """What a recipe wrote: samples and shards per split, clamped AU values, rejections, where the index is."""
+    for split in index.splits:
+        print(f"{split}: {index.num_samples(split)} {unit} in {len(index.splits[split])} shards")
+    clamped = ", ".join(f"{split} {count}" for split, count in clamped_au_values(index).items())
+    print(f"AU values outside {AU_MIN:g}..{AU_MAX:g} clamped into the range: {clamped or 'none'}")
+    rejected = index.root / REJECTED_FILE
+    print(f"rejected: {len(rejected.read_text().splitlines())} (see {rejected}); index: {index.root / INDEX_FILE}")

@@ -4,7 +4,8 @@ A recipe lists its items per split and supplies ``process(item)``, which returns
 :class:`Processed` sample or a :class:`Rejected` reason. Items are cut into fixed shard jobs in
 the order given, so a run that is killed and started again skips every complete shard and ends with
 the same files as an uninterrupted run. Each job writes its tar, then a small sidecar (sample count,
-statistics, rejections) that marks it complete, so the manifest can be assembled without reading the shards back.
+statistics, rejections, clamped AU values) that marks it complete, so the manifest can be assembled
+without reading the shards back. One run at a time writes a folder (``shards/lock.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cause_pl.shards.index import DatasetIndex, FeatureStats
+from cause_pl.shards.lock import exclusive_folder
 from cause_pl.shards.schema import (
     INDEX_FILE,
     REJECTED_FILE,
@@ -34,16 +36,20 @@ from cause_pl.shards.schema import (
 
 PARTS_DIR = ".parts"
 PLAN_FILE = "plan.json"
+CLAMPED_KEY = "clamped_au_values"
+"""index.json's count, per split, of AU values outside 0..5 that were clamped into the range."""
 
 
 @dataclass
 class Processed:
-    """One encoded sample plus the arrays the dataset statistics are computed from."""
+    """One encoded sample, the arrays the dataset statistics are computed from, and how many AU values
+    the encoder clamped into 0..5."""
 
     sample: dict[str, Any]
     au: np.ndarray
     valid: np.ndarray
     mel: np.ndarray | None = None
+    clamped: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,19 +97,23 @@ def run_job(out_dir: Path, process: ProcessFn, job: ShardJob) -> int:
     """Process one job's items and write its shard; returns the number of items handled."""
     stats = FeatureStats()
     rejected: list[dict[str, str]] = []
+    clamped = 0
 
     def samples() -> Iterator[dict[str, Any]]:
+        nonlocal clamped
         for item in job.items:
             result = process(item)
             if isinstance(result, Rejected):
                 rejected.append({"split": job.split, "item": result.item, "reason": result.reason})
                 continue
+            clamped += result.clamped
             stats.add(result.au, result.valid, result.mel)
             yield result.sample
 
     count = write_shard(out_dir / job.name, samples())
     # The sidecar marks the shard complete, so it is written last.
-    write_json_atomic(_sidecar(out_dir, job), {"samples": count, "rejected": rejected, "stats": stats.to_dict()})
+    sidecar = {"samples": count, "rejected": rejected, "stats": stats.to_dict(), CLAMPED_KEY: clamped}
+    write_json_atomic(_sidecar(out_dir, job), sidecar)
     return len(job.items)
 
 
@@ -151,14 +161,22 @@ def write_dataset(
 
     ``settings`` (anything that changes the shards' content, e.g. image size) and ``frontend`` are
     fingerprinted with the plan, so resuming with other settings is an error rather than a mix.
-    Statistics are computed over ``stats_split`` (the training split).
+    Statistics are computed over ``stats_split`` (the training split). Raises
+    :class:`~cause_pl.shards.lock.FolderInUseError`, touching nothing, while another run writes ``out_dir``.
     """
     out_dir = Path(out_dir)
-    (out_dir / PARTS_DIR).mkdir(parents=True, exist_ok=True)
-    _check_plan(out_dir, _plan_fingerprint(kind, jobs, {"settings": settings, "frontend": frontend}))
-    for stale in out_dir.glob("*.partial"):
-        stale.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_folder(out_dir):
+        (out_dir / PARTS_DIR).mkdir(exist_ok=True)
+        _check_plan(out_dir, _plan_fingerprint(kind, jobs, {"settings": settings, "frontend": frontend}))
+        for stale in out_dir.glob("*.partial"):
+            stale.unlink()
+        _run_jobs(out_dir, jobs, process, workers, desc)
+        return _write_manifest(out_dir, kind, jobs, frontend, stats_split, dict(settings or {}))
 
+
+def _run_jobs(out_dir: Path, jobs: Sequence[ShardJob], process: ProcessFn, workers: int, desc: str) -> None:
+    """Run the jobs whose shard is not complete yet, in a spawn pool when there are workers to share them."""
     todo = [job for job in jobs if not _is_complete(out_dir, job)]
     done_items = sum(len(job.items) for job in jobs) - sum(len(job.items) for job in todo)
     work = partial(run_job, out_dir, process)
@@ -171,7 +189,6 @@ def write_dataset(
             with context.Pool(min(workers, len(todo)), initializer=_limit_threads) as pool:
                 for handled in pool.imap_unordered(work, todo):
                     bar.update(handled)
-    return _write_manifest(out_dir, kind, jobs, frontend, stats_split, dict(settings or {}))
 
 
 def _write_manifest(
@@ -185,12 +202,14 @@ def _write_manifest(
     splits: dict[str, dict[str, Any]] = {}
     stats = FeatureStats()
     rejected: list[dict[str, str]] = []
+    clamped: dict[str, int] = {}
     for job in jobs:
         sidecar = json.loads(_sidecar(out_dir, job).read_text())
         split = splits.setdefault(job.split, {"shards": [], "samples": 0})
         split["shards"].append({"name": job.name, "samples": sidecar["samples"]})
         split["samples"] += sidecar["samples"]
         rejected.extend(sidecar["rejected"])
+        clamped[job.split] = clamped.get(job.split, 0) + sidecar.get(CLAMPED_KEY, 0)  # absent: older sidecar
         if job.split == stats_split:
             stats = stats.merge(FeatureStats.from_dict(sidecar["stats"]))
     with open(out_dir / REJECTED_FILE, "w") as stream:
@@ -205,7 +224,13 @@ def _write_manifest(
             "splits": splits,
             "stats": {"split": stats_split, **stats.summary()},
             "rejected": len(rejected),
+            CLAMPED_KEY: clamped,
             "extra": extra,
         },
     )
     return DatasetIndex.load(out_dir)
+
+
+def clamped_au_values(index: DatasetIndex) -> dict[str, int]:
+    """Per split, how many AU values outside 0..5 were clamped into the range (index.json's record)."""
+    return dict(json.loads((index.root / INDEX_FILE).read_text()).get(CLAMPED_KEY, {}))
