@@ -219,3 +219,20 @@ def test_cli_fits_ganimation_with_two_ddp_processes(corpus, tmp_path):
     scores = json.loads(scores_path.read_text())
     assert scores["faces"] > 0 and 0 < scores["identity"] <= 1
     assert all(0 <= scores[name] < 1 for name in ("au_error", "reader_floor", "copy_input_au_error"))
+
+
+def test_a_face_with_nan_aus_is_refused_naming_it():
+    import io
+
+    from PIL import Image
+
+    from cause_pl.data.faces import decode_face
+    from cause_pl.shards.schema import face_sample
+
+    jpeg = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(jpeg, "JPEG")
+    au = np.zeros(NUM_AUS, np.float32)
+    au[3] = np.nan
+    sample = {**face_sample("face1", jpeg.getvalue(), au, {}), "__url__": "faces-3.tar"}
+    with pytest.raises(ShardError, match=r"faces-3\.tar: sample face1: au holds NaN or infinite values"):
+        decode_face(sample, image_size=None)

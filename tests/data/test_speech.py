@@ -423,3 +423,15 @@ def test_skipped_samples_are_logged_per_epoch_and_summed_over_workers(damaged, c
     assert len(summaries) == 1 and "skipped" in summaries[0] and "val 2" in summaries[0]
     trainer.test(_Recorder(), datamodule=dm)
     assert trainer.callback_metrics["data/test_skipped_samples"].item() == 0
+
+
+@pytest.mark.parametrize("field", ["mel.npy", "au.npy"])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_sample_holding_nan_or_inf_is_refused_naming_it(field, value):
+    from cause_pl.shards.schema import speech_sample
+
+    mel, au, valid = np.zeros((4, 8)), np.ones((4, NUM_AUS)), np.ones(4, bool)
+    (mel if field == "mel.npy" else au)[2, 1] = value
+    sample = {**speech_sample("utt1", mel, au, valid, {}), "__url__": "shard-7.tar"}
+    with pytest.raises(ShardError, match=r"shard-7\.tar: sample utt1: mel or au holds NaN or infinite values"):
+        decode_utterance(sample, n_mels=8)

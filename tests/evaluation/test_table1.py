@@ -128,6 +128,13 @@ def test_damaged_shard_fails_naming_it_unless_missing_is_allowed(quick_demo, tmp
     assert caption in (tmp_path / "lenient.md").read_text()
 
 
+def test_damaged_shard_is_named_when_dataloader_workers_read_it(quick_demo, tmp_path):
+    model = load_cause_checkpoint(quick_demo.files["cause_checkpoint"])
+    root, shard = damaged_copy(quick_demo.files["data"] / "speech_au", tmp_path)
+    with pytest.raises(IncompleteEvaluationError, match=rf"damaged shard\(s\): {re.escape(str(shard))}\)"):
+        evaluate_on_shards(model, root, "val", batch_size=4, num_workers=2)
+
+
 def test_ganimation_eval_fails_on_a_damaged_shard_unless_missing_is_allowed(quick_demo, tmp_path, capsys):
     root, shard = damaged_copy(quick_demo.files["data"] / "faces", tmp_path)
     expected = DatasetIndex.load(root).num_samples("val")

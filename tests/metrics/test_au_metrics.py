@@ -132,6 +132,25 @@ def test_non_finite_targets_on_valid_frames_are_left_out_and_counted():
     assert "3 non-finite target values left out" in report.to_markdown()
 
 
+def test_non_finite_predictions_are_left_out_for_every_predictor_and_counted():
+    utterances = make_utterances(seed=5, count=6)
+    poisoned = [dict(u) for u in utterances]
+    pred = poisoned[1]["pred"] = poisoned[1]["pred"].copy()
+    frames = np.flatnonzero(poisoned[1]["valid"])[:2]
+    pred[frames, 3] = [float("nan"), float("-inf")]
+    report = run(poisoned, mean_au=torch.full((K,), 2.0))
+    assert report.masked_predictions == 2 and report.masked_targets == 0
+    assert all(math.isfinite(value) for value in report.as_flat_dict().values())
+    without = [dict(u) for u in utterances]  # the same cells left out of the clean data, for all predictors
+    without[1]["target"] = without[1]["target"].copy()
+    without[1]["target"][frames, 3] = float("nan")
+    expected = run(without, mean_au=torch.full((K,), 2.0))
+    for predictor in ("model", "zero", "mean"):
+        for metric in METRICS:
+            np.testing.assert_allclose(per_au(report, predictor, metric), per_au(expected, predictor, metric))
+    assert "2 non-finite predictions left out" in report.to_markdown()
+
+
 def test_zero_baseline_is_mean_absolute_target_and_uncorrelated():
     utterances = make_utterances(seed=2, count=8)
     report = run(utterances)

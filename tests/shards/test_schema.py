@@ -146,3 +146,31 @@ def test_index_load_errors(tmp_path):
     (tmp_path / "index.json").write_text('{"schema_version": 99}')
     with pytest.raises(ShardError, match="schema version"):
         DatasetIndex.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "match"),
+    [
+        ("[1, 2]", ShardError, "a JSON list, expected an object with 'splits'"),
+        ('{"schema_version": 1, "kind": "faces"}', ShardError, "'splits' is none"),
+        ('{"schema_version": 1, "kind": "faces", "splits": []}', ShardError, "'splits' is a JSON list"),
+        (
+            '{"schema_version": 1, "kind": "faces", "splits": {"test": {"shards": [{"name": "a.tar"}]}}}',
+            ShardError,
+            "split 'test': 'shards' must be a list of",
+        ),
+        ('{"schema_version": 1, "kind": "faces", "splits": {"val": {}}}', ShardError, "split 'val'"),
+    ],
+)
+def test_index_load_refuses_malformed_splits(tmp_path, content, error, match):
+    (tmp_path / "index.json").write_text(content)
+    with pytest.raises(error, match=match):
+        DatasetIndex.load(tmp_path)
+
+
+def test_index_load_of_a_missing_folder_or_a_file_is_an_os_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such shard folder"):
+        DatasetIndex.load(tmp_path / "nope")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="not a shard folder"):
+        DatasetIndex.load(tmp_path / "file")

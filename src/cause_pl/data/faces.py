@@ -52,6 +52,8 @@ def decode_face(sample: Sample, image_size: int | None) -> Sample:
     au = decode_npy(sample["au.npy"]).astype(np.float32)
     if au.shape != (NUM_AUS,):
         raise ShardError(f"{where}: au shape {au.shape}, expected ({NUM_AUS},)")
+    if not np.isfinite(au).all():
+        raise ShardError(f"{where}: au holds NaN or infinite values")
     with Image.open(io.BytesIO(sample["jpg"])) as opened:
         image = opened.convert("RGB")
     if image_size is not None and image.size != (image_size, image_size):

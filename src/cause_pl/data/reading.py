@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -37,12 +37,22 @@ class ReadErrors:
     Counts are per process (each DataLoader worker holds its own copy); each bad shard is logged once
     per process. Even when skipping, :data:`MAX_CONSECUTIVE_ERRORS` errors in a row raise. With a
     ``tally`` (a shared-memory tensor, one slot per worker), each skipped error also adds one to
-    ``tally[slot]``, which the main process reads (the stream sets ``slot`` in each worker).
+    ``tally[slot]``, which the main process reads (the stream sets ``slot`` in each worker); with
+    ``shard_flags`` (a shared-memory bool tensor, one slot per URL of ``shards``) the main process
+    learns which shards the workers found damaged, too.
     """
 
-    def __init__(self, strict: bool = False, tally: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        strict: bool = False,
+        tally: torch.Tensor | None = None,
+        shards: Sequence[str] = (),
+        shard_flags: torch.Tensor | None = None,
+    ) -> None:
         self.strict = strict
         self.tally = tally
+        self.shard_index = {url: index for index, url in enumerate(shards)}
+        self.shard_flags = shard_flags
         self.slot = 0
         self.count = 0
         self.consecutive = 0
@@ -58,6 +68,8 @@ class ReadErrors:
         if self.tally is not None:
             self.tally[self.slot] += 1
         self.consecutive += 1
+        if self.shard_flags is not None and url in self.shard_index:
+            self.shard_flags[self.shard_index[url]] = True
         if url not in self.bad_shards:
             self.bad_shards.add(url)
             log.warning("skipping unreadable data in shard %s: %s (strict=True raises instead)", where, problem)

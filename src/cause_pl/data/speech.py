@@ -21,6 +21,7 @@ import random
 from collections.abc import Callable
 from functools import partial
 
+import numpy as np
 import torch
 
 from cause_pl.au import NUM_AUS
@@ -55,6 +56,8 @@ def decode_utterance(sample: Sample, n_mels: int) -> Sample:
             f"{where}: shapes mel {mel.shape}, au {au.shape}, valid {valid.shape}; "
             f"expected (F, {n_mels}), (F, {NUM_AUS}), (F,) with F >= 1"
         )
+    if not (np.isfinite(mel).all() and np.isfinite(au).all()):  # NaN would reach losses, metrics and tables
+        raise ShardError(f"{where}: mel or au holds NaN or infinite values")
     return {"key": sample["__key__"], "mel": mel, "au": au, "mask": valid}
 
 

@@ -131,7 +131,9 @@ class _Stream(IterableDataset):
         self.pipe_timeout = pipe_timeout
         self.skipped = torch.zeros(max(num_workers, 1), dtype=torch.int64).share_memory_()
         """Read errors of the current epoch, one slot per worker (shared memory: workers write, the main reads)."""
-        self.errors = ReadErrors(strict, tally=self.skipped)
+        self.damaged = torch.zeros(len(self.urls), dtype=torch.bool).share_memory_()
+        """Which of ``urls`` gave read errors (shared memory, so workers report them to the main process)."""
+        self.errors = ReadErrors(strict, tally=self.skipped, shards=self.urls, shard_flags=self.damaged)
 
     def _worker(self) -> int:
         """This worker's id, after checking the DataLoader runs the number of workers planned for."""
@@ -144,6 +146,12 @@ class _Stream(IterableDataset):
         self.skipped[worker] = 0
         self.errors.slot = worker
         return worker
+
+    @property
+    def bad_shards(self) -> list[str]:
+        """The shards that gave read errors while this stream was read, by any worker."""
+        flagged = {url for url, bad in zip(self.urls, self.damaged.tolist(), strict=True) if bad}
+        return sorted(flagged | self.errors.bad_shards)
 
     @property
     def skipped_samples(self) -> int:

@@ -14,15 +14,13 @@ class IncompleteEvaluationError(ValueError):
 def check_coverage(data: ShardDataModule, split: str, loader: DataLoader, evaluated: int, allow_missing: bool) -> int:
     """Samples of ``split`` that index.json lists but that were not evaluated; an error unless ``allow_missing``.
 
-    The damaged shards are named where this process read them (``num_workers=0``); with worker
-    processes they are named in the warnings logged while reading.
+    The damaged shards are named, whether this process or DataLoader workers read them.
     """
     expected = data.index.num_samples(split)
     missing = expected - evaluated
     if missing <= 0 or allow_missing:
         return max(missing, 0)
-    errors = getattr(loader.dataset, "errors", None)
-    bad = sorted(getattr(errors, "bad_shards", ()))
+    bad = sorted(getattr(loader.dataset, "bad_shards", ()))  # named by the workers too (a shared-memory flag)
     where = f"damaged shard(s): {', '.join(bad)}" if bad else "see the warnings above for the damaged shards"
     raise IncompleteEvaluationError(
         f"{data.root}: {split} split: {missing} of {expected} samples listed in index.json could not be read "

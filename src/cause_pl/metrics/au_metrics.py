@@ -67,6 +67,7 @@ class AUMetrics(Metric):
     # one concatenated tensor instead, which ``dim_zero_cat`` and ``len`` (all that compute uses) accept.
     utterance_stats: list[Tensor]
     masked_targets: Tensor
+    masked_predictions: Tensor
 
     def __init__(self, num_aus: int = 17, mean_au: Tensor | None = None, labels: Sequence[str] | None = None) -> None:
         super().__init__(sync_on_compute=True, dist_sync_on_step=False)
@@ -79,6 +80,7 @@ class AUMetrics(Metric):
         # Flat 1-D float64 chunks, so that a rank without data can sync an empty 1-D tensor.
         self.add_state("utterance_stats", default=[], dist_reduce_fx="cat")
         self.add_state("masked_targets", default=torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
+        self.add_state("masked_predictions", default=torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
 
     @property
     def dtype(self) -> torch.dtype:
@@ -96,7 +98,9 @@ class AUMetrics(Metric):
         y = target64.unsqueeze(1).expand_as(p)
         finite = torch.isfinite(target64)
         self.masked_targets += (mask[:, :, None] & ~finite).sum()
-        valid = (mask[:, :, None] & finite).unsqueeze(1).expand_as(p)
+        predicted = torch.isfinite(candidates[0])  # a broken model's NaN: left out for every predictor alike
+        self.masked_predictions += (mask[:, :, None] & finite & ~predicted).sum()
+        valid = (mask[:, :, None] & finite & predicted).unsqueeze(1).expand_as(p)
         e = p - y
         terms = (torch.ones_like(p), e.abs(), e * e, y, y * y, p, p * p, y * p)
         # where(), not multiplication: masked frames may hold NaN or inf.
@@ -120,6 +124,7 @@ class AUMetrics(Metric):
             num_utterances=stats.shape[0],
             num_frames=int(totals[0, :, _N].max().item()),
             masked_targets=int(self.masked_targets.item()),
+            masked_predictions=int(self.masked_predictions.item()),
         )
 
     def _stats_per_utterance(self) -> Tensor:

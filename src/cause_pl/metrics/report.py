@@ -63,6 +63,9 @@ class AUReport:
     num_frames: int
     masked_targets: int = 0
     """Target cells (frame, AU) left out although their frame was valid: NaN or inf labels."""
+    masked_predictions: int = 0
+    """Cells (frame, AU) with a valid target that the model predicted as NaN or inf: left out for every
+    predictor, so that all are scored on the same cells. Non-zero means the model is broken there."""
     unread_utterances: int = 0
     """Utterances the dataset lists that could not be read (damaged shards) and were left out."""
 
@@ -123,6 +126,8 @@ class AUReport:
         caption = f"{self.num_utterances} utterances, {self.num_frames} valid frames, 95% CI"
         if self.masked_targets:
             caption += f"; {self.masked_targets} non-finite target values left out"
+        if self.masked_predictions:
+            caption += f"; {self.masked_predictions} non-finite predictions left out"
         return "\n".join([*lines, "", caption])
 
 

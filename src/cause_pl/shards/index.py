@@ -6,6 +6,7 @@ mean/std and per-AU mean over the training split while shards are written (docs/
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,6 +92,32 @@ class FeatureStats:
         return summary
 
 
+def _checked_splits(path: Path, splits: Any) -> dict[str, list[dict[str, Any]]]:
+    """``splits`` of index.json as ``{split: [{name, samples}, ...]}`` in split order; ShardError if malformed."""
+    if not isinstance(splits, dict):
+        found = "none" if splits is None else f"a JSON {type(splits).__name__}"
+        raise ShardError(f"{path}: 'splits' is {found}; expected {{split: {{'shards': [{{name, samples}}, ...]}}}}")
+    checked: dict[str, list[dict[str, Any]]] = {}
+    for name in sorted(splits, key=_split_rank):
+        shards = splits[name].get("shards") if isinstance(splits[name], dict) else None
+        if not isinstance(shards, list) or not all(_is_shard_entry(shard) for shard in shards):
+            raise ShardError(
+                f'{path}: split {name!r}: \'shards\' must be a list of {{"name": FILE, "samples": COUNT}} entries'
+            )
+        checked[name] = shards
+    return checked
+
+
+def _is_shard_entry(shard: Any) -> bool:
+    return (
+        isinstance(shard, dict)
+        and isinstance(shard.get("name"), str)
+        and isinstance(shard.get("samples"), int)
+        and not isinstance(shard.get("samples"), bool)
+        and shard["samples"] >= 0
+    )
+
+
 def _split_rank(split: str) -> tuple[int, str]:
     return (SPLITS.index(split) if split in SPLITS else len(SPLITS), split)
 
@@ -108,15 +135,25 @@ class DatasetIndex:
 
     @classmethod
     def load(cls, root: str | Path) -> DatasetIndex:
-        """Read ``root/index.json``, checking schema version and kind."""
+        """Read ``root/index.json``, checking schema version, kind and the layout of ``splits``.
+
+        A missing ``root`` is a FileNotFoundError and a file there a NotADirectoryError (the OS said no);
+        a folder without a usable index.json is a :class:`ShardError` naming the file and the problem.
+        """
         root = Path(root)
+        if not root.exists():
+            raise FileNotFoundError(errno.ENOENT, "no such shard folder", str(root))
+        if not root.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a shard folder (a file)", str(root))
         path = root / INDEX_FILE
         if not path.is_file():
             raise ShardError(f"{path}: no index.json; is {root} a shard directory written by a data recipe?")
         try:
             data = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ShardError(f"{path}: not valid JSON ({error})") from error
+        if not isinstance(data, dict):
+            raise ShardError(f"{path}: a JSON {type(data).__name__}, expected an object with 'splits'")
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ShardError(f"{path}: schema version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
         if data.get("kind") not in KINDS:
@@ -124,10 +161,10 @@ class DatasetIndex:
         return cls(
             root=root,
             kind=data["kind"],
-            splits={name: data["splits"][name]["shards"] for name in sorted(data["splits"], key=_split_rank)},
-            stats=data.get("stats", {}),
+            splits=_checked_splits(path, data.get("splits")),
+            stats=data.get("stats") or {},
             frontend=data.get("frontend"),
-            extra=data.get("extra", {}),
+            extra=data.get("extra") or {},
         )
 
     def _split(self, split: str) -> list[dict[str, Any]]:
