@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import soundfile
 import torch
 from PIL import Image
@@ -94,3 +95,29 @@ def test_animate_errors_are_clear(quick_demo, tmp_path, capsys):
         stderr = capsys.readouterr().err
         assert code not in (0, None) and message in stderr, (change, stderr[-2000:])
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_require_output_makes_the_folder_and_refuses_a_folder_as_the_file(tmp_path):
+    from cause_pl.cli.animate import require_output
+
+    assert require_output(tmp_path / "new" / "out.mp4", "--out") == tmp_path / "new" / "out.mp4"
+    assert (tmp_path / "new").is_dir()
+    with pytest.raises(IsADirectoryError, match="--strip: is a directory, not a file"):
+        require_output(tmp_path / "new", "--strip")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"batch_frames": 0}, "--batch_frames must be >= 1, got 0"),
+        ({"smoothing": 4}, "--smoothing must be a positive odd number of frames, got 4"),
+        ({"au_scale": float("nan")}, "--au_scale must be a finite number"),
+    ],
+)
+def test_bad_numbers_are_usage_errors_before_any_file_is_read(tmp_path, flags, message):
+    from cause_pl.cli.animate import animate
+    from cause_pl.cli.command import UsageError
+
+    missing = tmp_path / "missing"
+    with pytest.raises(UsageError, match=message):
+        animate(audio=missing, face=missing, cause_ckpt=missing, ganimation_ckpt=missing, out=missing, **flags)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
-from cause_pl.cli.command import require_file
+from cause_pl.cli.command import UsageError, require_file, require_output
 
 
 def animate(
@@ -47,7 +48,12 @@ def animate(
     from cause_pl.media.frames import write_png_strip
 
     checked_device(device)
-
+    if batch_frames < 1:
+        raise UsageError(f"--batch_frames must be >= 1, got {batch_frames}")
+    if smoothing < 1 or smoothing % 2 == 0:
+        raise UsageError(f"--smoothing must be a positive odd number of frames, got {smoothing}")
+    if not math.isfinite(au_scale):
+        raise UsageError(f"--au_scale must be a finite number, got {au_scale}")
     for flag, path in (
         ("--cause_ckpt", cause_ckpt),
         ("--ganimation_ckpt", ganimation_ckpt),
@@ -55,9 +61,9 @@ def animate(
         ("--face", face),
     ):
         require_file(path, flag)
-    for output in (out, au_csv, strip):
-        if output is not None:  # fail before loading anything when an output folder cannot exist
-            output.parent.mkdir(parents=True, exist_ok=True)
+    for flag, output in (("--out", out), ("--au_csv", au_csv), ("--strip", strip)):
+        if output is not None:  # fail before loading anything when an output cannot be written
+            require_output(output, flag)
     animator = SpeechToFaceAnimator.from_checkpoints(
         cause_ckpt,
         ganimation_ckpt,

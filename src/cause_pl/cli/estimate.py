@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from cause_pl.cli.command import UsageError, require_file
+from cause_pl.cli.command import UsageError, require_file, require_output
 from cause_pl.inference.estimate import DEFAULT_CHUNK_FRAMES, estimate_file
 from cause_pl.models.cause import load_cause_checkpoint
 from cause_pl.openface.writer import write_openface_style_csv
@@ -38,8 +38,12 @@ def estimate(
         chunk_frames: frames per chunk (memory bound)
     """
     checked_device(device)
+    if chunk_frames < 1:
+        raise UsageError(f"--chunk_frames must be >= 1, got {chunk_frames}")
     require_file(ckpt, "--ckpt")
     require_file(audio, "audio")
+    if out != "-":
+        require_output(Path(out), "--out")
     model = load_cause_checkpoint(ckpt, map_location=device)
     started = time.perf_counter()
     aus, _ = estimate_file(model, audio, chunk_frames=chunk_frames)

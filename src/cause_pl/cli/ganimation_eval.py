@@ -8,9 +8,10 @@ from typing import Literal
 
 import torch
 
-from cause_pl.cli.command import require_file
+from cause_pl.cli.command import UsageError, require_file, require_output
 from cause_pl.data.faces import FaceAUDataModule
 from cause_pl.evaluation.ganimation import fit_face_au_regressor, score
+from cause_pl.media.atomic import atomic_output
 from cause_pl.models.ganimation import load_ganimation_checkpoint
 
 
@@ -42,7 +43,13 @@ def ganimation_eval(
         allow_missing: score the readable faces when shards are damaged (skipped_faces says how many
             were skipped) instead of failing
     """
+    if reader_steps < 1:
+        raise UsageError(f"--reader_steps must be >= 1, got {reader_steps}")
+    if batch_size < 2:
+        raise UsageError(f"--batch_size must be >= 2 (each face takes another face's AUs as target), got {batch_size}")
     require_file(ckpt, "--ckpt")
+    if out is not None:  # fail before the slow work when the scores cannot be written
+        require_output(out, "--out")
     torch.manual_seed(seed)
     model = load_ganimation_checkpoint(ckpt)
     data = FaceAUDataModule(
@@ -58,5 +65,6 @@ def ganimation_eval(
     for name, value in scores.items():
         print(f"{name:>20}: {value:.4f}" if isinstance(value, float) else f"{name:>20}: {value}")
     if out:
-        out.write_text(json.dumps(scores, indent=1) + "\n")
+        with atomic_output(out) as temporary:
+            temporary.write_text(json.dumps(scores, indent=1) + "\n")
     return 0

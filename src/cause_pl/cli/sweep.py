@@ -42,6 +42,8 @@ def sweep(
         raise UsageError(str(error)) from error
     extra_args = list(overrides or [])
     out = (out or Path("runs") / "sweeps" / config.name).resolve()
+    if not dry_run:  # fail before the first run when OUT cannot be made
+        out.mkdir(parents=True, exist_ok=True)
     print(f"sweep {config.name}: {len(plan)} {config.method} runs, {config.metric} ({config.goal}), in {out}")
     if dry_run:
         for values in plan:

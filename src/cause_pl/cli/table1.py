@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from cause_pl.cli.command import require_file
+from cause_pl.cli.command import UsageError, require_file, require_output
+from cause_pl.cli.estimate import checked_device
 from cause_pl.evaluation.table1 import evaluate_on_shards, model_names, table_paths, table_rows, write_table
 from cause_pl.metrics.report import AUReport
 from cause_pl.models.cause import load_cause_checkpoint
@@ -39,8 +40,15 @@ def table1(
         allow_missing: evaluate the readable samples when shards are damaged (the caption says how many
             were skipped) instead of failing
     """
+    checked_device(device)
+    if batch_size < 1:
+        raise UsageError(f"--batch_size must be >= 1, got {batch_size}")
+    if num_workers < 0:
+        raise UsageError(f"--num_workers must be >= 0, got {num_workers}")
     for path in ckpt:
         require_file(path, "--ckpt")
+    for path in table_paths(out):  # fail before evaluating when an output cannot be written
+        require_output(path, "--out")
     models = [load_cause_checkpoint(path) for path in ckpt]
     reports: dict[str, AUReport] = {}
     for name, model in zip(model_names(ckpt, models), models, strict=True):
@@ -65,6 +73,12 @@ def table1(
             f" INCOMPLETE: {first.unread_utterances} utterances listed in index.json were unreadable "
             "(damaged shards) and skipped (--allow_missing)."
         )
+    for name, report in reports.items():
+        if report.masked_predictions:
+            caption += (
+                f" WARNING: {name} predicted {report.masked_predictions} NaN or infinite AU values; those cells "
+                "were left out for every method."
+            )
     markdown = write_table(rows, caption, out)
     print(markdown)
     markdown_path, csv_path = table_paths(out)

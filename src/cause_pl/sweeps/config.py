@@ -133,6 +133,8 @@ def _parameter(where: str, name: str, spec: Any) -> Spec:
     missing = [key for key in DISTRIBUTIONS[distribution][0] if key not in spec]
     if missing:
         raise SweepConfigError(f"{where}: parameter {name!r} ({distribution}) lacks {', '.join(missing)}")
+    if "min" in DISTRIBUTIONS[distribution][0]:
+        _check_bounds(where, name, distribution, spec["min"], spec["max"])
     if distribution == "categorical" and not spec["values"]:
         raise SweepConfigError(f"{where}: parameter {name!r} has an empty values list")
     if "probabilities" in spec and len(spec["probabilities"]) != len(spec["values"]):
@@ -140,12 +142,22 @@ def _parameter(where: str, name: str, spec: Any) -> Spec:
     return {**spec, "distribution": distribution}
 
 
+def _check_bounds(where: str, name: str, distribution: str, low: Any, high: Any) -> None:
+    """``min`` and ``max`` are numbers with ``min <= max`` (and ``min > 0`` for ``*_values`` log scales)."""
+    if not all(isinstance(bound, (int, float)) and not isinstance(bound, bool) for bound in (low, high)):
+        raise SweepConfigError(f"{where}: parameter {name!r} ({distribution}): min and max must be numbers")
+    if low > high:
+        raise SweepConfigError(f"{where}: parameter {name!r} ({distribution}): min {low} is above max {high}")
+    if distribution.endswith("log_uniform_values") and low <= 0:
+        raise SweepConfigError(f"{where}: parameter {name!r} ({distribution}): min must be > 0, got {low}")
+
+
 def load_sweep(path: Path) -> Sweep:
     """Read and check a W&B sweep YAML; raise :class:`SweepConfigError` for what this agent cannot run."""
     where = str(path)
     try:
         config = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise SweepConfigError(f"{where}: cannot read the sweep file: {error}") from error
     if not isinstance(config, dict):
         raise SweepConfigError(f"{where}: a sweep file is a YAML mapping")
@@ -181,8 +193,11 @@ def load_sweep(path: Path) -> Sweep:
     run_cap = config.get("run_cap")
     if run_cap is not None and (not isinstance(run_cap, int) or run_cap < 1):
         raise SweepConfigError(f"{where}: run_cap must be a positive integer, got {run_cap!r}")
+    name = str(config.get("name") or Path(path).stem)
+    if "/" in name or "\\" in name or name.startswith("."):  # it names the default output folder
+        raise SweepConfigError(f"{where}: name {name!r} cannot name a folder (no '/', '\\' or leading '.')")
     return Sweep(
-        name=str(config.get("name") or Path(path).stem),
+        name=name,
         method=method,
         metric=str(metric["name"]),
         goal=goal,
