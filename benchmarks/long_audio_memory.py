@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/long_audio_memory.py --hours 0.5 --formats wav
 
 Writes the files block by block into --work (kept for re-runs; ~1.4 GB for the WAV), then runs each
-way in its own process and reads that process's peak resident memory (``ru_maxrss`` from ``wait4``):
+way in its own process, which reports its peak resident memory (``VmHWM`` in /proc/self/status, the
+high-water mark of its own address space; ``ru_maxrss`` would include the parent's memory at fork):
 - ``floor``: Python, torch and a CNN CAUSE model loaded, nothing estimated;
 - ``cause_pl.estimate_file``: what ``cause-pl estimate`` runs, audio streamed block by block, then the
   OpenFace-style CSV written;
@@ -16,7 +17,6 @@ way in its own process and reads that process's peak resident memory (``ru_maxrs
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -89,10 +89,10 @@ def child(mode: str, audio: Path, out: Path) -> None:
     from cause_pl.openface.writer import write_openface_style_csv
 
     model = build_model("cnn").eval()
-    if mode == "floor":
-        return
     fps = model.frontend_config.fps
-    if mode == "cause_pl.estimate_file":
+    if mode == "floor":
+        pass
+    elif mode == "cause_pl.estimate_file":
         aus, _ = estimate_file(model, audio)
     else:
         import torch
@@ -103,19 +103,27 @@ def child(mode: str, audio: Path, out: Path) -> None:
         del channels
         wave = torchaudio.functional.resample(wave, native, model.frontend_config.sample_rate)
         aus = estimate_aus(model, wave).numpy()
-    write_openface_style_csv(aus, fps, out)
+    if mode != "floor":
+        write_openface_style_csv(aus, fps, out)
+    report_peak()
+
+
+def report_peak() -> None:
+    """Print this process's peak resident memory in KiB for the parent to read."""
+    status = Path("/proc/self/status").read_text()
+    peak = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    print(f"peak_kib {peak}")
 
 
 def measure(mode: str, audio: Path, out: Path) -> dict[str, float]:
     """Peak RSS (MiB) and wall seconds of ``child(mode)`` in a fresh process."""
     command = [sys.executable, __file__, "--child", mode, "--audio", str(audio), "--csv", str(out)]
     started = time.perf_counter()
-    process = subprocess.Popen(command)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{mode} on {audio} failed with exit code {process.returncode}")
-    return {"peak RSS MiB": usage.ru_maxrss / 1024, "seconds": time.perf_counter() - started}
+    finished = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if finished.returncode != 0:
+        raise SystemExit(f"{mode} on {audio} failed with exit code {finished.returncode}")
+    peak_kib = int(finished.stdout.split("peak_kib")[-1])
+    return {"peak RSS MiB": peak_kib / 1024, "seconds": time.perf_counter() - started}
 
 
 def main() -> None:
