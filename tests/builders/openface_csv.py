@@ -9,8 +9,12 @@ and 2-D landmarks, then the 17 AU intensity columns ``AU01_r..AU45_r`` and the 1
   leading space), non-negative numbers padded with one more space (values carry one or two
   spaces), ``\\r\\n`` line ends.
 
+Any other byte layout is a ``Layout`` (header and row separators, line end, BOM, final newline).
+
 Numbers are written with ``repr`` (shortest exact round-trip), so a reader must reproduce the
-arrays a test passed in exactly. Tables can be edited before writing (``CsvTable.drop_columns``,
+arrays a test passed in exactly; ``as_openface`` rewrites a table as OpenFace itself prints it
+(``OPENFACE_VERSIONS``: fixed decimals, and no ``face_id`` column before 2.2.0), to be written with
+``OPENFACE_LAYOUT``. Tables can be edited before writing (``CsvTable.drop_columns``,
 ``CsvTable.set_cell``) to build broken files for error tests.
 """
 
@@ -43,6 +47,37 @@ PRESENCE_THRESHOLD = 1.0
 """An AU is written as present (``_c = 1``) when its intensity reaches this value."""
 
 
+@dataclass(frozen=True)
+class Layout:
+    """The bytes around the cells of a CSV."""
+
+    header_separator: str = ","
+    row_separator: str = ","
+    newline: str = "\n"
+    bom: bool = False
+    final_newline: bool = True
+    pad: bool = False
+    """Non-negative data cells get one leading space (old Windows builds)."""
+
+    def render(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> bytes:
+        """The file's bytes."""
+        padded = ([cell if cell.startswith("-") or not self.pad else f" {cell}" for cell in row] for row in rows)
+        lines = [self.header_separator.join(header), *(self.row_separator.join(cells) for cells in padded)]
+        text = self.newline.join(lines) + (self.newline if self.final_newline else "")
+        return ("\ufeff" if self.bom else "").encode() + text.encode()
+
+
+LAYOUTS: dict[str, Layout] = {
+    "comma": Layout(),
+    "comma_space": Layout(", ", ", ", "\r\n", pad=True),
+}
+OPENFACE_LAYOUT = Layout(", ", ", ")
+"""How OpenFace 2 writes on Linux (``std::endl``; Windows builds end lines with CRLF)."""
+OPENFACE_VERSIONS: tuple[str, ...] = ("2.0.0", "2.2.0")
+OPENFACE_DECIMALS: dict[str, int] = {"timestamp": 3, "confidence": 2, **dict.fromkeys(AU_COLUMNS, 2)}
+"""``std::setprecision`` of the columns a reader uses (AU presence: 1, success: 0)."""
+
+
 @dataclass
 class CsvTable:
     """A CSV in memory: column names and rows of already formatted cells (no padding)."""
@@ -60,22 +95,28 @@ class CsvTable:
         """Overwrite one cell of data row ``row`` (0-based) in place, e.g. with ``"abc"`` or ``"nan"``."""
         self.rows[row][self.header.index(column)] = text
 
-    def write(self, path: str | Path, style: str = "comma") -> Path:
-        """Write the table in ``style`` (see module docstring); creates parent folders."""
-        if style not in STYLES:
+    def write(self, path: str | Path, style: str | Layout = "comma") -> Path:
+        """Write the table in ``style`` (a name of ``STYLES`` or a ``Layout``); creates parent folders."""
+        if isinstance(style, str) and style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {style!r}")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if style == "comma":
-            lines = [",".join(cells) for cells in (self.header, *self.rows)]
-            text = "\n".join(lines) + "\n"
-        else:
-            header = ", ".join(self.header)
-            padded = ([cell if cell.startswith("-") else f" {cell}" for cell in row] for row in self.rows)
-            rows = [", ".join(cells) for cells in padded]
-            text = "\r\n".join([header, *rows]) + "\r\n"
-        path.write_text(text, newline="")
+        path.write_bytes((LAYOUTS[style] if isinstance(style, str) else style).render(self.header, self.rows))
         return path
+
+
+def as_openface(table: CsvTable, version: str = "2.2.0") -> CsvTable:
+    """``table`` with its numbers printed as OpenFace ``version`` prints them (2.0.0: no ``face_id``)."""
+    if version not in OPENFACE_VERSIONS:
+        raise ValueError(f"version must be one of {OPENFACE_VERSIONS}, got {version!r}")
+    decimals = {**OPENFACE_DECIMALS, **dict.fromkeys(PRESENCE_COLUMNS, 1)}
+    formats = [decimals.get(name) for name in table.header]
+    rows = [
+        [cell if places is None else f"{float(cell):.{places}f}" for cell, places in zip(row, formats, strict=True)]
+        for row in table.rows
+    ]
+    printed = CsvTable(list(table.header), rows)
+    return printed.drop_columns("face_id") if version == "2.0.0" else printed
 
 
 def _number(value: float) -> str:

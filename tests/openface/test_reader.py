@@ -178,6 +178,10 @@ def test_align_rejects_a_misaligned_pair(tmp_path: Path) -> None:
     assert align_to_frames(track, num_frames=13, max_mismatch=3)[0].shape == (10, NUM_AUS)
 
 
+def set_cell(row: int, column: str, text: str) -> Callable[[CsvTable], None]:
+    return lambda table: table.set_cell(row, column, text)
+
+
 def video_with(edit: Callable[[CsvTable], CsvTable | None]) -> CsvTable:
     """A small valid video table changed by ``edit`` (which may edit in place or return a new table)."""
     table = video_table(random_aus(5, seed=11), extra_columns=False)
@@ -186,6 +190,23 @@ def video_with(edit: Callable[[CsvTable], CsvTable | None]) -> CsvTable:
 
 def cut_cell(table: CsvTable) -> None:
     table.rows[2].pop()
+
+
+def untimed(edit: Callable[[CsvTable], None]) -> Callable[[CsvTable], CsvTable]:
+    """``edit`` applied to a table without its timestamp column (so frame numbers alone order the rows)."""
+
+    def apply(table: CsvTable) -> CsvTable:
+        table = table.drop_columns("timestamp")
+        edit(table)
+        return table
+
+    return apply
+
+
+def repeat_second_row(table: CsvTable) -> None:
+    """Row 4 gets frame 2 and row 2's timestamp: neither column orders the rows."""
+    table.set_cell(3, "frame", "2")
+    table.set_cell(3, "timestamp", table.rows[1][table.header.index("timestamp")])
 
 
 VIDEO_ERRORS = {
@@ -198,9 +219,13 @@ VIDEO_ERRORS = {
     "NaN confidence": (lambda t: t.set_cell(0, "confidence", "nan"), r"'confidence', line 2: 'nan'"),
     "empty frame cell": (lambda t: t.set_cell(1, "frame", ""), r"'frame', line 3"),
     "fractional frame": (lambda t: t.set_cell(1, "frame", "2.5"), r"'frame', line 3: 2.5 is not an integer"),
-    "decreasing frames": (lambda t: t.set_cell(3, "frame", "2"), r"line 5: .*frame 2 follows frame 3"),
-    "duplicate frames": (lambda t: t.set_cell(1, "frame", "1"), r"frame 1 follows frame 1"),
-    "frame zero": (lambda t: t.set_cell(0, "frame", "0"), r"1-based"),
+    "decreasing frames": (untimed(set_cell(3, "frame", "2")), r"line 5: .*but frame 2 follows frame 3"),
+    "duplicate frames": (untimed(set_cell(1, "frame", "1")), r"frame 1 follows frame 1"),
+    "frame zero": (untimed(set_cell(0, "frame", "0")), r"1-based, found 0"),
+    "frames and timestamps": (
+        repeat_second_row,
+        r"line 5: neither frame numbers \(frame 2 follows frame 3\) nor timestamps \(line 5 repeats 0.04 s\)",
+    ),
     "short row": (cut_cell, r"line 4 has"),
 }
 

@@ -156,10 +156,10 @@ def set_cell(row: int, column: str, text: str) -> Callable[[CsvTable], None]:
 
 
 def repeat_frame_of_face_0(table: CsvTable) -> None:
-    """Face 0's 20th row gets frame 1 again (other faces' rows are interleaved with face 0's)."""
-    face, frame = table.header.index("face_id"), table.header.index("frame")
+    """Face 0's 20th row gets frame 1 and timestamp 0 again (other faces' rows are interleaved with face 0's)."""
+    face, frame, timestamp = (table.header.index(name) for name in ("face_id", "frame", "timestamp"))
     row = next(row for row in table.rows if row[face] == "0" and row[frame] == "20")
-    row[frame] = "1"
+    row[frame], row[timestamp] = "1", "0.0"
 
 
 MALFORMED: dict[str, tuple[Callable[[CsvTable], None], str]] = {
@@ -170,8 +170,14 @@ MALFORMED: dict[str, tuple[Callable[[CsvTable], None], str]] = {
     "empty confidence": (set_cell(3, "confidence", ""), r"'confidence', line 5: ''"),
     "infinite timestamp": (set_cell(20, "timestamp", "inf"), r"'timestamp', line 22: 'inf'"),
     "fractional face id": (set_cell(2, "face_id", "0.5"), r"'face_id', line 4: 0.5 is not an integer"),
-    "decreasing frames": (repeat_frame_of_face_0, r"face 0, line \d+: .* frame 1 follows frame 19"),
-    "renamed face_id": (lambda t: t.header.__setitem__(t.header.index("face_id"), "id"), r"'face_id'"),
+    "decreasing frames": (
+        repeat_frame_of_face_0,
+        r"face 0, line \d+: .*frame 1 follows frame 19.* repeats 0 s\) order the rows$",
+    ),
+    "renamed face_id": (
+        lambda t: t.header.__setitem__(t.header.index("face_id"), "id"),
+        r"face 0, line \d+: neither .* \(several faces, but no face_id column\?\)",
+    ),
 }
 
 
@@ -264,3 +270,20 @@ def test_csv_field_size_limit_still_applies(tmp_path: Path) -> None:
             read_openface_csv(path)
     finally:
         csv.field_size_limit(limit)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_truncated_last_row_is_dropped_the_same_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, style: str
+) -> None:
+    table, _, _ = three_faces_table()
+    clean = read_openface_csv(write(table, tmp_path / "clean.csv", style), face_id=0)
+    table.rows.append([*table.rows[-1][:300], "12"])
+    path = write(table, tmp_path / "killed.csv", style)
+    path.write_bytes(path.read_bytes().rstrip(b"\r\n"))
+
+    with pytest.warns(UserWarning, match=rf"killed\.csv: line {len(table.rows) + 1}: truncated") as caught:
+        plain, general = both_paths(monkeypatch, lambda: read_openface_csv(path, face_id=0))
+    assert len(caught) == 2, "one warning per read"
+    assert_same_tracks(plain, general)
+    assert_same_tracks(plain, clean)

@@ -9,13 +9,16 @@ Any other file goes through ``csv.reader``. For a plain file both ways give the 
 between two commas, spaces kept), line numbers and errors, so the result does not depend on the path.
 
 Only requested cells are converted: text in a column nobody reads (say a landmark) is no error,
-while every row must still have as many cells as the header.
+while every row must still have as many cells as the header. The one exception is the last data row
+of a run that was killed while writing it (fewer cells, or a last cell that is not a number): it is
+dropped with a warning, or an error when ``strict``.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import warnings
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -38,7 +41,8 @@ class Variant:
     required: tuple[str, ...]
 
 
-VIDEO = Variant("video (FeatureExtraction)", "face_id", ("frame", "face_id", "confidence", "success"))
+VIDEO = Variant("video (FeatureExtraction)", "face_id", ("frame", "confidence", "success"))
+"""OpenFace 2.0.0 writes no ``face_id`` column (one face, id 0); later versions do."""
 IMAGE = Variant("image (FaceLandmarkImg)", "face", ("face", "confidence"))
 
 
@@ -56,6 +60,10 @@ class _CsvRows:
         """For each row, the cells at ``indices`` (as ``itemgetter`` gives them: one index, one bare cell)."""
         getter = itemgetter(*indices)
         return [getter(row) for row in self.rows]
+
+    def last_row(self) -> list[str]:
+        """The cells of the last row."""
+        return self.rows[-1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +83,10 @@ class _PlainRows:
         skipped = self.width - head - tail
         getter = itemgetter(*(index if index < head else index - skipped for index in indices))
         return [getter(_end_cells(row, head, tail)) for row in self.rows]
+
+    def last_row(self) -> list[str]:
+        """The cells of the last row."""
+        return self.rows[-1].split(",")
 
 
 def _split_plan(indices: Sequence[int], width: int) -> tuple[int, int]:
@@ -146,8 +158,12 @@ class Table:
         raise AssertionError("a numeric conversion failed but no bad cell was found")
 
 
-def read_table(path: str | Path) -> Table:
-    """Read ``path``, detect the variant, check required columns, row widths and that data exists."""
+def read_table(path: str | Path, strict: bool = False) -> Table:
+    """Read ``path``, detect the variant, check required columns, row widths and that data exists.
+
+    A truncated last row (see the module docstring) is dropped with one warning naming the file and
+    line, or raises OpenFaceError when ``strict``.
+    """
     path = str(path)
     header, lines, records = _read_plain(path) or _read_csv(path)
     if not header:
@@ -156,6 +172,14 @@ def read_table(path: str | Path) -> Table:
     missing = [name for name in variant.required if name not in header]
     if missing:
         raise OpenFaceError(f"{path}: missing required column(s) {missing} for the {variant.name} variant")
+    cut = _truncation(records, len(header)) if lines else None
+    if cut:
+        message = f"{path}: line {lines[-1]}: truncated last row ({cut}), as a killed OpenFace run leaves it"
+        if strict:
+            raise OpenFaceError(message)
+        warnings.warn(f"{message}; the row is dropped", stacklevel=3)
+        records.rows.pop()
+        lines.pop()
     if not lines:
         raise OpenFaceError(f"{path}: no data rows (OpenFace found no face)")
     for line, width in zip(lines, records.widths(), strict=True):
@@ -163,6 +187,19 @@ def read_table(path: str | Path) -> Table:
             raise OpenFaceError(f"{path}: line {line} has {width} cells, the header has {len(header)}")
     columns = {name: position for position, name in enumerate(header)}
     return Table(path, variant, columns, records, lines)
+
+
+def _truncation(records: _Records, width: int) -> str | None:
+    """Why the last row looks cut off mid-write (fewer cells, or a last cell that is no number), or None."""
+    cells = records.last_row()
+    if len(cells) < width:
+        return f"{len(cells)} cells, the header has {width}"
+    if len(cells) == width:
+        try:
+            float(cells[-1])
+        except ValueError:
+            return f"it ends in {cells[-1].strip()!r}, not a number"
+    return None
 
 
 _Parsed = tuple[tuple[str, ...], list[int], _Records]
