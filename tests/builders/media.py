@@ -6,7 +6,8 @@ array is taken as mono. Signals are deterministic, so a test knows exactly what 
 known time must land on a known mel frame).
 
 Lossless writers use soundfile (wav, flac); lossy ones use soundfile (ogg/Vorbis) or PyAV's
-bundled FFmpeg (AAC in mp4/m4a, mp3, H.264 video). Every writer creates parent folders and
+bundled FFmpeg (AAC in mp4/m4a, mp3, H.264 video; ``write_video``: mkv, mov and webm too, at
+any frame rate, fractional ones included). Every writer creates parent folders and
 returns the path it wrote.
 """
 
@@ -22,6 +23,14 @@ import soundfile as sf
 VIDEO_ENCODERS: tuple[str, ...] = ("libx264", "h264", "mpeg4")
 """H.264 first (what real speech videos use); MPEG-4 part 2 only if no H.264 encoder exists."""
 MP3_ENCODERS: tuple[str, ...] = ("libmp3lame", "mp3")
+CONTAINER_ENCODERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mp4": (VIDEO_ENCODERS, ("aac",)),
+    "mkv": (VIDEO_ENCODERS, ("aac",)),
+    "mov": (VIDEO_ENCODERS, ("aac",)),
+    "webm": (("libvpx-vp9", "libvpx"), ("libopus", "libvorbis")),
+}
+"""Per container (its file suffix): video encoders, then audio encoders, first usable one wins."""
+CONTAINER_FORMATS = {"mkv": "matroska", "mov": "mov", "mp4": "mp4", "webm": "webm"}
 
 
 def tone(
@@ -137,6 +146,39 @@ def write_mp4(
     return path
 
 
+def container_encoders(suffix: str) -> tuple[str, str] | None:
+    """The (video, audio) encoders ``write_video`` uses for a ``.SUFFIX`` file, or None if one is missing."""
+    video, audio = CONTAINER_ENCODERS[suffix]
+    chosen = [next((name for name in names if _can_encode(name)), None) for names in (video, audio)]
+    return (chosen[0], chosen[1]) if chosen[0] and chosen[1] else None
+
+
+def write_video(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: int | Fraction = 25,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+) -> Path:
+    """A video in the container its suffix names (mp4, mkv, mov, webm), with audio unless ``audio`` is None.
+
+    ``fps`` may be fractional (``Fraction(30000, 1001)``). Codecs: ``CONTAINER_ENCODERS`` (webm: VP9/VP8 with
+    Opus/Vorbis); raises RuntimeError when PyAV's FFmpeg lacks them (see ``container_encoders``).
+    """
+    path = _prepare(path)
+    suffix = path.suffix.lstrip(".").lower()
+    encoders = container_encoders(suffix)
+    if encoders is None:
+        raise RuntimeError(f"PyAV's FFmpeg lacks the encoders of {suffix}: {CONTAINER_ENCODERS[suffix]}")
+    frames = _check_frames(frames)
+    with av.open(str(path), "w", format=CONTAINER_FORMATS[suffix]) as container:
+        video = _add_video_stream(container, frames, fps, encoders[0])
+        if audio is not None:
+            _write_audio_stream(container, encoders[1], audio, sample_rate, 64_000)
+        _encode_video(container, video, frames, fps)
+    return path
+
+
 def _as_2d(audio: np.ndarray) -> np.ndarray:
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
@@ -198,17 +240,17 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def _add_video_stream(container, frames: np.ndarray, fps: int):
-    stream = container.add_stream(video_encoder(), rate=fps)
+def _add_video_stream(container, frames: np.ndarray, fps: int | Fraction, codec: str | None = None):
+    stream = container.add_stream(codec or video_encoder(), rate=Fraction(fps))
     stream.height, stream.width = frames.shape[1:3]
     stream.pix_fmt = "yuv420p"
     return stream
 
 
-def _encode_video(container, stream, frames: np.ndarray, fps: int) -> None:
+def _encode_video(container, stream, frames: np.ndarray, fps: int | Fraction) -> None:
     for index, rgb in enumerate(frames):
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts = index
-        frame.time_base = Fraction(1, fps)
+        frame.time_base = 1 / Fraction(fps)
         container.mux(stream.encode(frame))
     container.mux(stream.encode(None))

@@ -12,27 +12,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cause_pl.au import NUM_AUS, au_index
-from tests.builders.media import add_click, tone, write_m4a, write_mp4
+from cause_pl.au import NUM_AUS
+from tests.builders.media import write_m4a, write_mp4
 from tests.builders.openface_csv import write_video_csv
-from tests.recipes.util import read_rejected, read_split, recipe_command, run_recipe, run_recipe_from_config
+from tests.recipes.util import (
+    LIPS_PART,
+    SR,
+    event_frame,
+    marked_aus,
+    read_rejected,
+    read_split,
+    recipe_command,
+    run_recipe,
+    run_recipe_from_config,
+    utterance_audio,
+)
 
-SR = 16000
 FPS = 25
-LIPS_PART = au_index(25)
-
-
-def marked_aus(frames: int, event_frame: int, seed: int) -> np.ndarray:
-    """Smooth random AUs, with AU25 zero except 5.0 on the (0-based) frame of the audio event."""
-    rng = np.random.default_rng(seed)
-    aus = np.clip(np.cumsum(rng.normal(0, 0.1, (frames, NUM_AUS)), axis=0) + 1.0, 0, 5)
-    aus[:, LIPS_PART] = 0.0
-    aus[event_frame, LIPS_PART] = 5.0
-    return aus.round(2)
-
-
-def utterance_audio(seconds: float, click_at: float) -> np.ndarray:
-    return add_click(tone(seconds, SR, amplitude=0.05), SR, click_at)
 
 
 def add_utterance(
@@ -145,9 +141,8 @@ def test_shapes_dtypes_and_known_event_alignment(shards):
         assert sample["json"]["frames"] == len(mel) and sample["json"]["fps"] == FPS
         assert "." not in key
         # the click's mel frame is the frame whose AU25 the CSV marked
-        event_frame = int(np.argmax(mel.astype(np.float32).sum(axis=1)))
-        assert au[event_frame, LIPS_PART] == 5.0, key
-        assert int(np.argmax(au[:, LIPS_PART])) == event_frame
+        assert au[event_frame(mel), LIPS_PART] == 5.0, key
+        assert int(np.argmax(au[:, LIPS_PART])) == event_frame(mel)
 
 
 def test_masks_success_zero_and_second_face(shards):

@@ -13,12 +13,17 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import webdataset as wds
 
+from cause_pl.au import NUM_AUS, au_index
 from cause_pl.cli.command import run_as_command
+from tests.builders.media import add_click, tone
 
 ROOT = Path(__file__).resolve().parents[2]
+SR = 16000
+LIPS_PART = au_index(25)
 
 
 def recipe_command(name: str, *args: str | Path) -> list[str]:
@@ -90,3 +95,22 @@ def read_split(out: Path, split: str) -> list[dict]:
 def read_rejected(out: Path) -> list[dict]:
     """The records of ``rejected.jsonl``."""
     return [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+
+
+def marked_aus(frames: int, event_frame: int, seed: int) -> np.ndarray:
+    """Smooth random AUs, with AU25 zero except 5.0 on the (0-based) frame of the audio event."""
+    rng = np.random.default_rng(seed)
+    aus = np.clip(np.cumsum(rng.normal(0, 0.1, (frames, NUM_AUS)), axis=0) + 1.0, 0, 5)
+    aus[:, LIPS_PART] = 0.0
+    aus[event_frame, LIPS_PART] = 5.0
+    return aus.round(2)
+
+
+def utterance_audio(seconds: float, click_at: float) -> np.ndarray:
+    """A quiet tone of ``seconds`` at ``SR`` with a click at ``click_at`` s: the event ``marked_aus`` marks."""
+    return add_click(tone(seconds, SR, amplitude=0.05), SR, click_at)
+
+
+def event_frame(mel: np.ndarray) -> int:
+    """The mel frame of the click: the loudest over all bands."""
+    return int(np.argmax(mel.astype(np.float32).sum(axis=1)))
