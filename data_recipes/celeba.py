@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from cause_pl.cli.command import require_file, run_as_command
+from cause_pl.faces.align import align_face, aligned_face
 from cause_pl.media.image import FaceImageError, read_image, to_rgb
 from cause_pl.openface.reader import landmarks_2d, read_openface_csv
 from cause_pl.openface.table import OpenFaceError
@@ -21,6 +22,8 @@ from cause_pl.shards.writer import Processed, Rejected, plan_jobs, write_dataset
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}
 CROP_SCALE = 1.6
 """Square side as a multiple of the landmarks' extent: brows to chin plus forehead and hair line."""
+LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
+"""The 68-point scheme's eye contours: the eye on the image's left (the person's right eye), the other."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,17 @@ def square_crop_box(landmarks: np.ndarray | None, width: int, height: int) -> tu
     return left, top, left + round(scaled), top + round(scaled)
 
 
-def process(size: int, min_confidence: float, item: FaceImage) -> Processed | Rejected:
+def aligned(image: Image.Image, landmarks: np.ndarray | None, size: int, source: str) -> Image.Image:
+    """The eye-aligned ``size`` square (:mod:`cause_pl.faces.align`): eyes at the centres of the landmarks'
+    eye contours (OpenFace puts pixel centres at integers: +0.5 to continuous coordinates), or where the face
+    detector finds them when the CSV has no landmarks."""
+    if landmarks is None:
+        return aligned_face(image, size, source=source).crop
+    left, right = (landmarks[eye].mean(axis=0) + 0.5 for eye in (LEFT_EYE, RIGHT_EYE))
+    return align_face(image, (float(left[0]), float(left[1])), (float(right[0]), float(right[1])), size)
+
+
+def process(size: int, min_confidence: float, align: bool, item: FaceImage) -> Processed | Rejected:
     if not Path(item.csv).is_file():
         return Rejected(item.image, f"no OpenFace CSV at {item.csv}")
     try:
@@ -102,10 +115,12 @@ def process(size: int, min_confidence: float, item: FaceImage) -> Processed | Re
         return Rejected(item.image, f"no confident face: confidence {track.confidence[0]:.2f} < {min_confidence}")
     try:
         image = to_rgb(read_image(item.image))
+        if align:
+            face = aligned(image, landmarks, size, item.image)
+        else:
+            face = image.crop(square_crop_box(landmarks, *image.size)).resize((size, size), Image.Resampling.LANCZOS)
     except FaceImageError as error:
         return Rejected(item.image, error.problem)
-    box = square_crop_box(landmarks, *image.size)
-    face = image.crop(box).resize((size, size), Image.Resampling.LANCZOS)
     meta = {"image": Path(item.image).name, "face_id": track.face_id, "confidence": float(track.confidence[0])}
     return encode_face(item.key, face, track.aus[0], meta)
 
@@ -120,12 +135,16 @@ def celeba(
     shard_size: int = 1000,
     size: int = 128,
     min_confidence: float = 0.7,
+    align: bool = False,
 ) -> int:
     """CelebA images + OpenFace FaceLandmarkImg CSVs -> faces shards (train / val / test as CelebA defines).
 
     Reads list_eval_partition.txt (``<image> <0|1|2>``: train, val, test; the paper trains on the
     162,770 train images) and one ``<image stem>.csv`` per image. Each face is cropped to a square
-    around its 68 landmarks (or the image centre when the CSV has none) and resized to --size pixels.
+    around its 68 landmarks (or the image centre when the CSV has none) and resized to --size pixels;
+    with --align it is cropped like ``cause-pl animate`` crops photos instead: rotated and scaled so
+    the eyes (from the landmarks, or found by the face detector when the CSV has none) land level at
+    fixed places (img_align_celeba is aligned already, hence off by default).
     An image listed twice (or in two splits) stops the run; an unusable image or CSV goes to
     rejected.jsonl with the reason and the run goes on.
 
@@ -138,6 +157,7 @@ def celeba(
         shard_size: faces per shard
         size: side of the square face crop in pixels
         min_confidence: OpenFace confidence below which a face is rejected
+        align: eye-aligned crops (docs/design.md, "Face alignment") instead of the landmark square
     """
     for flag, folder in (("--images", images), ("--openface", openface)):
         require_folder(folder, flag)
@@ -146,9 +166,10 @@ def celeba(
         out,
         FACES,
         plan_jobs(FACES, {split: found for split, found in items.items() if found}, shard_size),
-        partial(process, size, min_confidence),
+        partial(process, size, min_confidence, align),
         workers=workers,
-        settings={"image_size": size, "min_confidence": min_confidence},
+        # "align" only when on: runs without it keep the fingerprint they resume with
+        settings={"image_size": size, "min_confidence": min_confidence} | ({"align": True} if align else {}),
         desc="celeba",
     )
     print_summary(index, "faces")

@@ -5,17 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile
 import torch
 from PIL import Image
 
 from cause_pl.cli.main import main
+from cause_pl.faces.align import prepare_face
+from cause_pl.inference.animator import SpeechToFaceAnimator
 from cause_pl.media.mp4 import video_frame_count
 from cause_pl.openface.reader import read_openface_csv
 from tests.builders.media import write_m4a
 from tests.builders.mp4_probe import decode_mp4
 from tests.cli.test_main import ROOT
+from tests.faces.photos import scene
 
 
 def _animate(*args) -> subprocess.CompletedProcess:
@@ -47,6 +51,7 @@ def test_animate_m4a_speech_and_a_non_square_rgba_face(quick_demo, tmp_path):
         tmp_path / "strip.png",
         "--au_scale",
         "1.5",
+        "--no_align",  # squashed to 90 x 60: the centre crop of before
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "frames/s" in result.stderr and "frame/s" in result.stderr  # summary line and progress bar
@@ -112,6 +117,9 @@ def test_require_output_makes_the_folder_and_refuses_a_folder_as_the_file(tmp_pa
         ({"batch_frames": 0}, "--batch_frames must be >= 1, got 0"),
         ({"smoothing": 4}, "--smoothing must be a positive odd number of frames, got 4"),
         ({"au_scale": float("nan")}, "--au_scale must be a finite number"),
+        ({"face_index": -1}, "--face_index must be >= 0"),
+        ({"face_index": 1, "no_align": True}, "needs alignment"),
+        ({"paste_back": True, "no_align": True}, "--paste_back needs alignment"),
     ],
 )
 def test_bad_numbers_are_usage_errors_before_any_file_is_read(tmp_path, flags, message):
@@ -121,3 +129,71 @@ def test_bad_numbers_are_usage_errors_before_any_file_is_read(tmp_path, flags, m
     missing = tmp_path / "missing"
     with pytest.raises(UsageError, match=message):
         animate(audio=missing, face=missing, cause_ckpt=missing, ganimation_ckpt=missing, out=missing, **flags)
+
+
+def _main(argv: list[str], capsys) -> tuple[int | str | None, str]:
+    """``main(argv)`` in-process: its exit code and stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def short_run(quick_demo, tmp_path):
+    """animate's arguments for one second of the demo's speech and the picture ``tmp_path / photo.png``."""
+    files = quick_demo.files
+    wave, rate = soundfile.read(files["speech"], dtype="float32")
+    soundfile.write(tmp_path / "speech.wav", wave[:rate], rate)
+    flags = {
+        "--audio": tmp_path / "speech.wav",
+        "--face": tmp_path / "photo.png",
+        "--cause_ckpt": files["cause_checkpoint"],
+        "--ganimation_ckpt": files["ganimation_checkpoint"],
+        "--out": tmp_path / "out.mp4",
+    }
+    return ["animate", *(str(item) for pair in flags.items() for item in pair)]
+
+
+@pytest.mark.parametrize(
+    ("flags", "align", "face_index"),
+    [([], True, 0), (["--face_index", "1"], True, 1), (["--no_align"], False, 0)],
+)
+def test_the_face_animated_is_the_one_asked_for(short_run, tmp_path, capsys, monkeypatch, flags, align, face_index):
+    """Aligned by default (the largest face); --face_index 1 the second largest; --no_align today's centre crop."""
+    scene(1000, 600, [(0.9, 0.0, (0.0, 20.0)), (0.6, 0.0, (560.0, 120.0))])[0].save(tmp_path / "photo.png")
+    used = []
+    render = SpeechToFaceAnimator.render
+
+    def spy(self, wave, face, *args, **kwargs):
+        used.append(face)
+        return render(self, wave, face, *args, **kwargs)
+
+    monkeypatch.setattr(SpeechToFaceAnimator, "render", spy)
+    code, stderr = _main([*short_run, *flags], capsys)
+    assert code == 0, stderr[-2000:]
+    [face] = used
+    assert torch.equal(face, prepare_face(tmp_path / "photo.png", face.shape[-1], align, face_index))
+    assert len(decode_mp4(tmp_path / "out.mp4").frames) == 25
+
+
+def test_a_photo_without_a_face_is_one_line_suggesting_no_align(short_run, tmp_path, capsys):
+    Image.linear_gradient("L").resize((320, 240)).save(tmp_path / "photo.png")
+    code, stderr = _main(short_run, capsys)
+    assert code == 1
+    [line] = [line for line in stderr.splitlines() if line.strip()]
+    assert "photo.png: no face found; --no_align animates the photo centre-cropped instead" in line
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_paste_back_writes_the_photo_with_the_face_animated_in_place(short_run, tmp_path, capsys):
+    """--paste_back: frames of the photo's size (odd sides padded to even), the photo unchanged away from the face."""
+    photo, _ = scene(701, 481, [(0.7, 8.0, (150.0, 60.0))])
+    photo.save(tmp_path / "photo.png")
+    code, stderr = _main([*short_run, "--paste_back"], capsys)
+    assert code == 0, stderr[-2000:]
+    frames = decode_mp4(tmp_path / "out.mp4").frames
+    assert frames.shape == (25, 482, 702, 3)
+    background = np.abs(frames[:, :481, :701].astype(float) - np.asarray(photo))[:, :, 520:]  # right of the face
+    assert background.mean() < 3.0  # H.264's loss only

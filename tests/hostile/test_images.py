@@ -22,7 +22,8 @@ from tests.hostile.harness import Case, check_case, params
 
 
 def animate_face(name):
-    return lambda k, w: animate(k, w, audio=k.short_m4a, face=getattr(k, name))
+    """``animate`` of an image decoding case: a flat colour has no face to find, so ``--no_align``."""
+    return lambda k, w: [*animate(k, w, audio=k.short_m4a, face=getattr(k, name)), "--no_align"]
 
 
 @functools.cache
@@ -33,7 +34,7 @@ def reference_frames(speech: Path, cause: Path, gan: Path, folder: Path, colour:
     Image.new("RGB", (40, 40), colour).save(face)
     out = face.with_suffix(".mp4")
     argv = ["animate", "--audio", speech, "--face", face, "--cause_ckpt", cause, "--ganimation_ckpt", gan]
-    assert main([str(arg) for arg in [*argv, "--out", out]]) == 0
+    assert main([str(arg) for arg in [*argv, "--out", out, "--no_align"]]) == 0
     return decode_mp4(out).frames.astype(np.float64)
 
 
@@ -63,6 +64,8 @@ CASES = [
          ["bomb.png", "refused as a possible decompression bomb"]),
     Case("animate-directory-as-face", animate_face("face_dir"), EXIT_OS,
          ["--face: is a directory, not a file", "face_folder.png"]),
+    Case("animate-photo-without-a-face", lambda k, w: animate(k, w, audio=k.short_m4a, face=k.cmyk_jpg), EXIT_DATA,
+         ["cmyk.jpg", "no face found; --no_align animates the photo centre-cropped instead"]),
     Case("animate-missing-face", lambda k, w: animate(k, w, face=w / "nobody.png"), EXIT_OS,
          ["--face: file not found", "nobody.png"]),
 ]  # fmt: skip

@@ -10,10 +10,14 @@ import torch
 from PIL import Image
 
 from cause_pl.au import NUM_AUS, au_index
-from cause_pl.inference.animator import AnimationRequests, SpeechToFaceAnimator, smooth_track
+from cause_pl.faces.align import load_aligned_face
+from cause_pl.inference.animator import SpeechToFaceAnimator, smooth_track
+from cause_pl.inference.requests import AnimationRequests
+from cause_pl.media.image import load_face
 from cause_pl.media.mp4 import video_frame_count
 from cause_pl.models import GANimation
 from tests.builders.mp4_probe import decode_mp4
+from tests.faces.photos import scene
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +151,19 @@ def test_faces_of_any_shape_and_mode_become_generator_inputs(tmp_path, animator)
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(ValueError, match="not a readable image"):
         animator.load_face(tmp_path / "text.png")
+
+
+def test_faces_are_found_and_aligned_on_request(quick_demo, animator, tmp_path):
+    """Centre-cropped by default; with ``align`` the chosen face aligned (here and in AnimationRequests)."""
+    path = tmp_path / "two.png"
+    scene(1000, 600, [(0.9, 0.0, (0.0, 20.0)), (0.6, 0.0, (560.0, 120.0))])[0].save(path)
+    size = animator.image_size
+    assert torch.equal(animator.load_face(path), load_face(path, size))
+    assert torch.equal(animator.load_face(path, align=True, face_index=1), load_aligned_face(path, size, 1).tensor())
+    requests = AnimationRequests([(quick_demo.files["speech"], path, tmp_path / "x.mp4")], 16000, size, align=True)
+    assert torch.equal(requests[0]["face"], load_aligned_face(path, size).tensor())
+    with pytest.raises(ValueError, match="paste_back needs align"):
+        animator.animate(quick_demo.files["speech"], path, tmp_path / "y.mp4", paste_back=True)
 
 
 def test_bf16_generation_stays_close_to_fp32(quick_demo, animator):

@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 
 from cause_pl.au import NUM_AUS
+from cause_pl.faces.align import EYE_TARGETS
 from tests.builders.openface_csv import write_image_csv
-from tests.recipes.util import read_rejected, read_split, run_recipe_from_config
+from tests.faces.photos import centroids, dots, scene
+from tests.recipes.util import read_rejected, read_split, run_recipe, run_recipe_from_config
 
 WIDTH, HEIGHT = 178, 218  # img_align_celeba size
 
@@ -119,3 +121,40 @@ def test_two_faces_pick_and_rejections(celeba):
     assert reasons["000004.jpg"].startswith("no confident face")
     assert reasons["000005.jpg"].startswith("no OpenFace CSV")
     assert reasons["000006.jpg"].startswith("not a readable image")
+
+
+def eye_landmarks(left: tuple[float, float], right: tuple[float, float]) -> np.ndarray:
+    """68 points with both eye contours (36-41, 42-47) centred on the given eyes (OpenFace's integer-centred
+    pixel coordinates), the rest spread below them."""
+    points = landmarks_around(40, 100, 160, 200)
+    ring = 4.0 * np.stack([np.cos(np.arange(6) * np.pi / 3), np.sin(np.arange(6) * np.pi / 3)], axis=1)
+    points[36:42], points[42:48] = np.add(left, ring) - 0.5, np.add(right, ring) - 0.5
+    return points
+
+
+def test_align_puts_the_eyes_at_the_targets_from_landmarks_or_the_detector(tmp_path):
+    """--align: eyes from the landmarks land within 1 px (64 px crops, 2 px at 128) of the targets; without
+    landmarks the face detector finds them; no face at all is a rejection."""
+    images, openface = tmp_path / "img", tmp_path / "openface"
+    images.mkdir()
+    openface.mkdir()
+    eyes = [(70.3, 96.8), (112.6, 90.1)]
+    dots((WIDTH, HEIGHT), eyes, radius=3.0).save(images / "000001.png")
+    write_image_csv(openface / "000001.csv", [(np.ones(NUM_AUS), 0.95, eye_landmarks(*eyes))])
+    scene(400, 400, [(0.6, 0.0, (50.0, 40.0))])[0].save(images / "000002.png")
+    Image.linear_gradient("L").save(images / "000003.png")
+    for name in ("000002", "000003"):
+        write_image_csv(openface / f"{name}.csv", [(np.ones(NUM_AUS), 0.95, None)])
+    (tmp_path / "list.txt").write_text("000001.png 0\n000002.png 0\n000003.png 0\n")
+    out = tmp_path / "shards"
+    run_recipe(
+        "celeba",
+        *("--images", images, "--partition", tmp_path / "list.txt", "--openface", openface, "--out", out),
+        *("--size", "64", "--workers", "1", "--align", "true"),
+    )
+    samples = {s["__key__"]: s["jpg"] for s in read_split(out, "train")}
+    assert set(samples) == {"celeba_000001", "celeba_000002"}
+    found = centroids(Image.fromarray(samples["celeba_000001"]))
+    for (x, y), (tx, ty) in zip(found, EYE_TARGETS, strict=True):
+        assert np.hypot(x - 64 * tx, y - 64 * ty) < 1.0, found
+    assert [r["reason"] for r in read_rejected(out)] == ["no face found"]

@@ -23,11 +23,15 @@ def animate(
     batch_frames: int = 32,
     device: str = "cpu",
     bf16: bool = False,
+    no_align: bool = False,
+    face_index: int = 0,
+    paste_back: bool = False,
 ) -> int:
     """Animate FACE with the speech in AUDIO into an H.264 + AAC mp4 at 25 fps.
 
-    FACE can be any image (centre-cropped to a square and resized to the generator's size), AUDIO any
-    audio or video file of any length.
+    FACE can be any photo: its largest face (or --face_index N) is found and cropped with the eyes level
+    at fixed places, like CelebA's aligned images (--no_align: the photo centre-cropped to a square
+    instead), at the generator's size. AUDIO can be any audio or video file of any length.
 
     Args:
         audio: speech: wav, flac, mp3, m4a, mp4, ...
@@ -42,10 +46,15 @@ def animate(
         batch_frames: frames generated per batch
         device: torch device both nets are loaded on and run on, e.g. cpu or cuda
         bf16: generate under bf16 autocast on that device (GPUs, CPUs with native bf16)
+        no_align: centre-crop the photo to a square instead of finding and aligning the face
+        face_index: which face to animate, faces sorted by size (0 = the largest)
+        paste_back: write the video at the photo's framing, the animated face blended back into it
     """
     from cause_pl.cli.estimate import checked_device
+    from cause_pl.faces.align import NoFaceError
     from cause_pl.inference.animator import SpeechToFaceAnimator
     from cause_pl.media.frames import write_png_strip
+    from cause_pl.media.image import FaceImageError
 
     checked_device(device)
     if batch_frames < 1:
@@ -54,6 +63,10 @@ def animate(
         raise UsageError(f"--smoothing must be a positive odd number of frames, got {smoothing}")
     if not math.isfinite(au_scale):
         raise UsageError(f"--au_scale must be a finite number, got {au_scale}")
+    if face_index < 0 or (no_align and face_index):
+        raise UsageError(f"--face_index must be >= 0 and needs alignment (no --no_align), got {face_index}")
+    if paste_back and no_align:
+        raise UsageError("--paste_back needs alignment: it cannot be combined with --no_align")
     for flag, path in (
         ("--cause_ckpt", cause_ckpt),
         ("--ganimation_ckpt", ganimation_ckpt),
@@ -73,9 +86,15 @@ def animate(
         frames_per_batch=batch_frames,
         bf16=bf16,
     )
-    result = animator.animate(audio, face, out, progress=True, au_csv=au_csv)
+    align = not no_align
+    try:
+        result = animator.animate(
+            audio, face, out, progress=True, au_csv=au_csv, align=align, face_index=face_index, paste_back=paste_back
+        )
+    except NoFaceError as error:
+        raise FaceImageError(face, f"{error.problem}; --no_align animates the photo centre-cropped instead") from None
     if strip:
-        write_png_strip(strip, animator.key_frames(animator.load_face(face), result.au_track))
+        write_png_strip(strip, animator.key_frames(animator.load_face(face, align, face_index), result.au_track))
     stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.timings.items())
     print(
         f"{result.path}: {result.frames} frames, {result.seconds:.2f} s of audio; "

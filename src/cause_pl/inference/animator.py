@@ -9,7 +9,7 @@ Frame ``i`` of the video shows the face at ``i / fps`` seconds, the time of AU f
 video has :func:`cause_pl.media.mp4.video_frame_count` frames, so it lasts as long as the audio.
 
 As a LightningModule it renders in ``predict_step`` on the trainer's device: give
-``Trainer.predict`` an :class:`AnimationRequests` loader (``batch_size=None``), one request per
+``Trainer.predict`` an ``inference.requests.AnimationRequests`` loader (``batch_size=None``), one request per
 (audio, face, output) triple. :meth:`animate` does the same without a trainer.
 
 Devices (*docs/design.md, "Devices"*): the animator follows its nets. Its :attr:`device` is the
@@ -22,7 +22,7 @@ the device type the generator is on.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +34,14 @@ import torch
 import torch.nn.functional as F
 from lightning_fabric.utilities.data import AttributeDict
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from cause_pl.au import AU_MAX, AU_MIN
+from cause_pl.faces.align import load_aligned_face, prepare_face
+from cause_pl.faces.paste import PasteBack
 from cause_pl.inference.estimate import DEFAULT_CHUNK_FRAMES, check_finite_aus, estimate_aus, module_device
 from cause_pl.media.audio import load_audio
 from cause_pl.media.frames import to_uint8_frames
-from cause_pl.media.image import load_face
 from cause_pl.media.mp4 import Mp4Writer, video_frame_count
 from cause_pl.models.cause import CAUSERegressor, load_cause_checkpoint
 from cause_pl.models.ganimation import GANimation, load_ganimation_checkpoint
@@ -183,9 +183,10 @@ class SpeechToFaceAnimator(pl.LightningModule):
         """Rate the audio is read at (the CAUSE frontend's) and written to the mp4 at."""
         return int(self.cause.frontend_config.sample_rate)
 
-    def load_face(self, path: str | Path) -> Tensor:
-        """A face image file prepared for the generator (see :mod:`cause_pl.media.image`)."""
-        return load_face(path, self.image_size)
+    def load_face(self, path: str | Path, align: bool = False, face_index: int = 0) -> Tensor:
+        """A face image file prepared for the generator: centre-cropped (:mod:`cause_pl.media.image`) or,
+        with ``align``, face ``face_index`` (0 = the largest) found and aligned (:mod:`cause_pl.faces`)."""
+        return prepare_face(path, self.image_size, align, face_index)
 
     def au_track(self, wave: Tensor, source: str | Path | None = None) -> Tensor:
         """(frames, K) AUs (0..5) on CPU driving the video of ``wave``: estimated (on CAUSE's own device),
@@ -223,12 +224,15 @@ class SpeechToFaceAnimator(pl.LightningModule):
         au_csv: str | Path | None = None,
         aus: Tensor | None = None,
         source: str | Path | None = None,
+        paste_back: PasteBack | None = None,
     ) -> AnimationResult:
         """Animate ``face`` with the speech ``wave`` (1-D, at :attr:`sample_rate`) into the mp4 ``out``.
 
         ``aus`` (frames, K) on the 0..5 scale drives the frames instead of the AUs CAUSE estimates
         (e.g. a ground-truth track, to compare against); it must have one row per video frame.
         ``source`` names the audio file in errors (non-finite AUs are refused before anything is written).
+        ``paste_back`` puts each frame back into the photo ``face`` was cut from: the video has the photo's
+        size (odd sides padded to even by the writer).
         """
         wave = torch.as_tensor(wave).float().cpu()
         timings = dict.fromkeys(("estimate", "generate", "encode"), 0.0)
@@ -240,7 +244,8 @@ class SpeechToFaceAnimator(pl.LightningModule):
         with Mp4Writer(out, fps=self.fps, audio=wave.numpy(), sample_rate=self.sample_rate) as writer, bar:
             for batch in _timed_batches(self.frames(face, aus), timings):
                 with _timed(timings, "encode"):
-                    writer.write(batch)
+                    for frames in [batch] if paste_back is None else map(paste_back, batch):
+                        writer.write(frames)
                 bar.update(len(batch))
             with _timed(timings, "encode"):
                 writer.close()  # flushes the encoders and writes the rest of the audio
@@ -260,43 +265,23 @@ class SpeechToFaceAnimator(pl.LightningModule):
         out: str | Path,
         progress: bool = False,
         au_csv: str | Path | None = None,
+        align: bool = False,
+        face_index: int = 0,
+        paste_back: bool = False,
     ) -> AnimationResult:
-        """Animate the face image file ``face`` with the audio or video file ``audio`` into ``out``."""
-        return self.render(
-            load_audio(audio, self.sample_rate),
-            self.load_face(face),
-            out,
-            progress=progress,
-            au_csv=au_csv,
-            source=audio,
-        )
+        """Animate the face image file ``face`` with the audio or video file ``audio`` into ``out``
+        (``align`` and ``face_index`` as in :meth:`load_face`). ``paste_back`` (aligned faces only):
+        the video at the photo's framing, the animated face warped back into it (:mod:`cause_pl.faces.paste`)."""
+        if paste_back and not align:
+            raise ValueError("paste_back needs align: only an aligned face knows where it came from")
+        wave = load_audio(audio, self.sample_rate)
+        if paste_back:
+            aligned = load_aligned_face(face, self.image_size, face_index)
+            image, paste = aligned.tensor(), PasteBack(aligned)
+        else:
+            image, paste = self.load_face(face, align, face_index), None
+        return self.render(wave, image, out, progress=progress, au_csv=au_csv, source=audio, paste_back=paste)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> AnimationResult:
-        """Render one :class:`AnimationRequests` item (``wave``, ``face``, ``out``) on this module's device."""
+        """Render one ``AnimationRequests`` item (``wave``, ``face``, ``out``) on this module's device."""
         return self.render(batch["wave"], batch["face"], batch["out"])
-
-
-class AnimationRequests(Dataset):
-    """(audio file, face image file, output mp4) triples, read for a :class:`SpeechToFaceAnimator`.
-
-    Items are dicts ``wave`` (1-D float32), ``face`` (3, S, S) in [-1, 1] and ``out``; decoding
-    happens in DataLoader workers. Use ``DataLoader(requests, batch_size=None)``: one request per
-    ``predict_step`` (each is already a batch of frames).
-    """
-
-    def __init__(
-        self, requests: Sequence[tuple[str | Path, str | Path, str | Path]], sample_rate: int, image_size: int
-    ) -> None:
-        self.requests = [(Path(audio), Path(face), str(out)) for audio, face, out in requests]
-        self.sample_rate, self.image_size = sample_rate, image_size
-
-    def __len__(self) -> int:
-        return len(self.requests)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        audio, face, out = self.requests[index]
-        return {"wave": load_audio(audio, self.sample_rate), "face": load_face(face, self.image_size), "out": out}
-
-    def loader(self, num_workers: int = 0) -> DataLoader:
-        """The DataLoader ``Trainer.predict`` expects: unbatched requests."""
-        return DataLoader(self, batch_size=None, num_workers=num_workers)

@@ -5,9 +5,10 @@ orientation is applied; 16-bit images are scaled to 8 bits (value / 257, rounded
 of 32896 is 128); greyscale, 1-bit, palette and CMYK images become RGB; transparency (an alpha
 channel or a palette's transparent colour) is composited onto white; a non-square image is
 centre-cropped to a square on its shorter side; the square is resized (Lanczos) to the generator's
-``size``. GANimation expects a face that fills the frame like CelebA's aligned crops, so a face
-photographed from further away should be cropped around the face first. Images over Pillow's
-decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) are refused.
+``size``. GANimation expects a face that fills the frame like CelebA's aligned crops: ``cause-pl
+animate`` therefore finds and aligns the face (:mod:`cause_pl.faces`) and uses this centre crop only
+under ``--no_align``. Images over Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) are
+refused.
 """
 
 from __future__ import annotations
