@@ -197,3 +197,27 @@ def test_paste_back_writes_the_photo_with_the_face_animated_in_place(short_run, 
     assert frames.shape == (25, 482, 702, 3)
     background = np.abs(frames[:, :481, :701].astype(float) - np.asarray(photo))[:, :, 520:]  # right of the face
     assert background.mean() < 3.0  # H.264's loss only
+
+
+def test_paste_back_face_region_follows_the_au_track(short_run, tmp_path, capsys, monkeypatch):
+    """A generator whose output brightness follows the AUs: the pasted face's brightness follows the AU track."""
+    from cause_pl.models.ganimation import GANimation
+    from cause_pl.nets.ganimation import GeneratorOutput
+
+    def brightness_by_aus(self, image, au):
+        level = au.mean(dim=1)
+        shift = 0.5 * (level - level.mean()) / (level.std() + 1e-6)  # a frame of higher mean AU is lighter
+        edited = (image + shift[:, None, None, None]).clamp(-1, 1)
+        return GeneratorOutput(edited, torch.ones_like(edited[:, :1]), edited)
+
+    monkeypatch.setattr(GANimation, "generate", brightness_by_aus)
+    photo, _ = scene(701, 481, [(0.7, 8.0, (150.0, 60.0))])
+    photo.save(tmp_path / "photo.png")
+    code, stderr = _main([*short_run, "--paste_back", "--au_csv", str(tmp_path / "aus.csv")], capsys)
+    assert code == 0, stderr[-2000:]
+    frames = decode_mp4(tmp_path / "out.mp4").frames.astype(np.float64)
+    track = read_openface_csv(tmp_path / "aus.csv").aus.mean(axis=1)
+    face = frames[:, 220:280, 300:360].mean(axis=(1, 2, 3))  # the middle of the placed portrait's face
+    outside = frames[:, :481, 560:701].mean(axis=(1, 2, 3))
+    assert np.corrcoef(face, track[: len(face)])[0, 1] > 0.9
+    assert np.ptp(face) > 10 * max(np.ptp(outside), 0.5)
