@@ -9,6 +9,7 @@ import pytest
 import webdataset as wds
 
 from cause_pl.au import NUM_AUS
+from cause_pl.shards import writer as writer_module
 from cause_pl.shards.index import DatasetIndex, FeatureStats
 from cause_pl.shards.schema import ShardError, decode_npy, encode_npy, speech_sample, write_shard
 from cause_pl.shards.writer import Processed, Rejected, plan_jobs, write_dataset
@@ -125,6 +126,26 @@ def test_resume_rewrites_only_missing_shards_identically(tmp_path):
     assert (resumed / "index.json").read_text() == (whole / "index.json").read_text()
     assert (resumed / "rejected.jsonl").read_text() == (whole / "rejected.jsonl").read_text()
     assert not list(resumed.glob("*.partial"))
+
+
+def test_a_failed_finish_leaves_the_previous_rejected_list_whole(tmp_path, monkeypatch):
+    write_toy(tmp_path)
+    before = (tmp_path / "rejected.jsonl").read_bytes()
+    calls = {"n": 0}
+    dumps = json.dumps
+
+    def failing_dumps(record, **kwargs):  # the disk fills after the second rejection is written
+        calls["n"] += 1
+        if calls["n"] > 2 and "reason" in record:
+            raise OSError(28, "No space left on device")
+        return dumps(record, **kwargs)
+
+    monkeypatch.setattr(writer_module.json, "dumps", failing_dumps)
+    with pytest.raises(OSError, match="No space left"):
+        write_toy(tmp_path)
+    monkeypatch.undo()
+    assert (tmp_path / "rejected.jsonl").read_bytes() == before
+    assert not [path.name for path in tmp_path.iterdir() if path.name.endswith(".partial")]
 
 
 def test_parallel_workers_give_identical_shards(tmp_path):

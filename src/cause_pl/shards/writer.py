@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from cause_pl.media.atomic import atomic_output
 from cause_pl.shards.index import DatasetIndex, FeatureStats
 from cause_pl.shards.lock import exclusive_folder
 from cause_pl.shards.schema import (
@@ -212,9 +213,8 @@ def _write_manifest(
         clamped[job.split] = clamped.get(job.split, 0) + sidecar.get(CLAMPED_KEY, 0)  # absent: older sidecar
         if job.split == stats_split:
             stats = stats.merge(FeatureStats.from_dict(sidecar["stats"]))
-    with open(out_dir / REJECTED_FILE, "w") as stream:
-        for record in rejected:
-            stream.write(json.dumps(record, sort_keys=True) + "\n")
+    with atomic_output(out_dir / REJECTED_FILE) as temporary:  # a failed run leaves the previous list whole
+        temporary.write_text("".join(json.dumps(record, sort_keys=True) + "\n" for record in rejected))
     write_json_atomic(
         out_dir / INDEX_FILE,
         {
