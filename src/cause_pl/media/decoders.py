@@ -58,29 +58,33 @@ def pyav_blocks(path: Path, block_samples: int) -> ChannelBlocks:
             kinds: list[str] = sorted({str(stream.type) for stream in container.streams}) or ["none"]
             raise ValueError(f"no audio stream (streams: {', '.join(kinds)})")
         stream = container.streams.audio[0]
-        to_float_planar = av.AudioResampler(format="fltp")
+        rate = 0
+
+        def planar_frames() -> Iterator[np.ndarray]:
+            """Every decoded frame as float planar ``(C, n)``, the converter flushed at the end."""
+            nonlocal rate
+            to_float_planar = av.AudioResampler(format="fltp")
+            for frame in container.decode(stream):
+                if rate and frame.sample_rate != rate:
+                    raise ValueError(f"the sample rate changes inside the stream ({rate} -> {frame.sample_rate} Hz)")
+                rate = frame.sample_rate
+                yield from (converted.to_ndarray() for converted in to_float_planar.resample(frame))
+            yield from (converted.to_ndarray() for converted in to_float_planar.resample(None))
+
         pending: list[np.ndarray] = []
+        pending_samples = emitted = 0
         held: np.ndarray | None = None
-        rate: int | None = None
-        emitted = 0
-        for frame in container.decode(stream):
-            if rate is not None and frame.sample_rate != rate:
-                raise ValueError(f"the sample rate changes inside the stream ({rate} -> {frame.sample_rate} Hz)")
-            rate = frame.sample_rate
-            for converted in to_float_planar.resample(frame):
-                if held is not None:
-                    pending.append(held)
-                held = converted.to_ndarray()
-            if sum(part.shape[0] * part.shape[1] for part in pending) >= block_samples:
-                block = np.concatenate(pending, axis=1)
-                emitted += block.shape[1]
-                pending = []
-                yield block, rate
-        for converted in to_float_planar.resample(None):
+        for planar in planar_frames():
             if held is not None:
                 pending.append(held)
-            held = converted.to_ndarray()
-        if held is None or rate is None:
+                pending_samples += held.size
+            held = planar
+            if pending_samples >= block_samples:
+                block = np.concatenate(pending, axis=1)
+                emitted += block.shape[1]
+                pending, pending_samples = [], 0
+                yield block, rate
+        if held is None:
             return
         declared = round(stream.duration * stream.time_base * rate) if stream.duration and stream.time_base else 0
     total = emitted + sum(part.shape[1] for part in pending) + held.shape[1]

@@ -53,9 +53,7 @@ class StreamResampler:
         end_block = (received - self.width) // self.orig  # blocks below it have all their input
         if end_block <= self._next_block:
             return self._buffer.new_zeros(0)
-        output = self._resample_buffer()
-        first = self._next_block * self.new - self._buffer_start // self.orig * self.new
-        ready = output[first : first + (end_block - self._next_block) * self.new]
+        ready = self._unreturned_output()[: (end_block - self._next_block) * self.new]
         self._next_block = end_block
         keep_from = max(0, end_block - self.margin_blocks) * self.orig
         self._buffer = self._buffer[keep_from - self._buffer_start :].clone()
@@ -66,10 +64,11 @@ class StreamResampler:
         """The remaining output, treating the input received so far as the whole signal."""
         if self.identity or self._buffer.shape[0] == 0:
             return self._buffer.new_zeros(0)
-        output = self._resample_buffer()
-        first = self._next_block * self.new - self._buffer_start // self.orig * self.new
+        output = self._unreturned_output()
         self._buffer = self._buffer.new_zeros(0)
-        return output[first:]
+        return output
 
-    def _resample_buffer(self) -> Tensor:
-        return torchaudio.functional.resample(self._buffer, self.orig_freq, self.new_freq)
+    def _unreturned_output(self) -> Tensor:
+        """The buffer resampled, from the first output sample not yet returned."""
+        output = torchaudio.functional.resample(self._buffer, self.orig_freq, self.new_freq)
+        return output[(self._next_block - self._buffer_start // self.orig) * self.new :]
