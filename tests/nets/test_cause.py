@@ -1,4 +1,4 @@
-"""The paper's four CAUSE nets: shapes, sizes, context they read, and that they learn."""
+"""The CAUSE nets (the paper's four and the causal variants): shapes, sizes, context they read, and that they learn."""
 
 from __future__ import annotations
 
@@ -8,11 +8,19 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from cause_pl.au import NUM_AUS
-from cause_pl.nets.cause import CAUSE_NETS, CauseCNN, CauseDCNN, CauseMLP, CauseRNN, build_cause_net
+from cause_pl.nets.cause import CauseCNN, CauseDCNN, CauseMLP, CauseRNN
+from cause_pl.nets.registry import CAUSE_NETS, build_cause_net
 
 NAMES = sorted(CAUSE_NETS)
 BOUNDED = [name for name in NAMES if CAUSE_NETS[name]().receptive_field is not None]
-DESIGN_PARAM_COUNTS = {"mlp": 44_000, "rnn": 410_000, "cnn": 208_000, "dcnn": 208_000}
+DESIGN_PARAM_COUNTS = {
+    "mlp": 44_000,
+    "rnn": 410_000,
+    "cnn": 208_000,
+    "dcnn": 208_000,
+    "causal_cnn": 208_000,
+    "causal_dcnn": 208_000,
+}
 """Reference sizes from docs/design.md, "CAUSE nets" (weight norm's gains included)."""
 
 
@@ -68,7 +76,7 @@ def test_rnn_weight_normalises_its_linear_layers_only() -> None:
 
 
 def test_registry_builds_by_name_and_lists_valid_names() -> None:
-    assert set(CAUSE_NETS) == {"mlp", "rnn", "cnn", "dcnn"}
+    assert set(CAUSE_NETS) == {"mlp", "rnn", "cnn", "dcnn", "causal_cnn", "causal_dcnn"}
     for name, net_class in CAUSE_NETS.items():
         assert type(build_cause_net(name)) is net_class
     assert type(build_cause_net(" DCNN ")) is CauseDCNN
@@ -92,17 +100,30 @@ def test_rejects_bad_constructor_arguments(name: str, kwargs: dict[str, float], 
         build_cause_net(name, **kwargs)
 
 
-def test_declared_receptive_fields() -> None:
+def test_declared_context() -> None:
+    """(history, lookahead) frames; the receptive field is the larger of the two."""
+    dcnn_side = 2 * (1 + 3 + 9 + 27)
+    assert {name: (CAUSE_NETS[name]().history, CAUSE_NETS[name]().lookahead) for name in NAMES} == {
+        "mlp": (0, 0),
+        "rnn": (None, None),
+        "cnn": (8, 8),
+        "dcnn": (dcnn_side, dcnn_side),
+        "causal_cnn": (14, 2),
+        "causal_dcnn": (2 * dcnn_side - 2, 2),
+    }
     assert {name: CAUSE_NETS[name]().receptive_field for name in NAMES} == {
         "mlp": 0,
         "rnn": None,
         "cnn": 8,
-        "dcnn": 2 * (1 + 3 + 9 + 27),
+        "dcnn": dcnn_side,
+        "causal_cnn": 14,
+        "causal_dcnn": 2 * dcnn_side - 2,
     }
 
 
 @pytest.mark.parametrize("name", BOUNDED)
 def test_perturbing_one_frame_changes_exactly_its_receptive_field(name: str) -> None:
+    """Output t reads inputs t - history .. t + lookahead: input hit moves outputs hit - lookahead .. hit + history."""
     net = eval_net(name)
     reach = net.receptive_field
     frames, hit = 2 * reach + 31, reach + 12
@@ -112,7 +133,7 @@ def test_perturbing_one_frame_changes_exactly_its_receptive_field(name: str) -> 
     with torch.no_grad():
         changed = (net(perturbed) - net(x)).abs().amax(dim=-1)[0] > 0
     expected = torch.zeros(frames, dtype=torch.bool)
-    expected[hit - reach : hit + reach + 1] = True
+    expected[hit - net.lookahead : hit + net.history + 1] = True
     assert torch.equal(changed, expected)
 
 
@@ -195,7 +216,7 @@ def test_fits_a_small_fixed_batch(name: str) -> None:
     assert final_loss < 0.5 * constant_loss
 
 
-@pytest.mark.parametrize("name", ["mlp", "rnn", "cnn", "dcnn"])
+@pytest.mark.parametrize("name", NAMES)
 def test_padded_batch_with_lengths_equals_each_sequence_alone(name):
     torch.manual_seed(0)
     net = build_cause_net(name).double().eval()

@@ -29,7 +29,8 @@ from cause_pl.metrics.au_metrics import AUMetrics
 from cause_pl.metrics.report import AUReport
 from cause_pl.models.checkpoints import check_fits, load_module
 from cause_pl.models.schedules import SCHEDULERS, lr_schedule
-from cause_pl.nets.cause import CauseNet, build_cause_net
+from cause_pl.nets.cause import CauseNet
+from cause_pl.nets.registry import build_cause_net
 
 MIN_MEL_STD = 1e-3
 """Floor on a band's std when normalising, so a constant band does not blow up (log-mel units)."""
@@ -83,7 +84,9 @@ class CAUSERegressor(pl.LightningModule):
     """Train and evaluate one of the paper's CAUSE nets; see the module docstring for the data.
 
     Args (plain types, so LightningCLI and W&B sweeps can set them):
-        arch: ``mlp``, ``rnn``, ``cnn`` or ``dcnn`` (paper section 3.3).
+        arch: ``mlp``, ``rnn``, ``cnn`` or ``dcnn`` (paper section 3.3), or the streaming
+            ``causal_cnn`` / ``causal_dcnn`` (:mod:`cause_pl.nets.causal`).
+        lookahead: future frames a causal net reads (``None``: its default, 2); causal nets only.
         lr, weight_decay, betas: AdamW (decoupled decay; with ``weight_decay=0`` it is Adam).
         scheduler: one of ``SCHEDULERS``; warmup_steps: linear warmup (not with ``plateau``).
         dropout: the net's dropout; ``None`` keeps the paper's (0.1, none for the RNN).
@@ -110,6 +113,7 @@ class CAUSERegressor(pl.LightningModule):
         frontend: dict[str, Any] | None = None,
         num_aus: int = NUM_AUS,
         log_per_au: bool = True,
+        lookahead: int | None = None,
     ) -> None:
         super().__init__()
         if scheduler not in SCHEDULERS:
@@ -139,6 +143,8 @@ class CAUSERegressor(pl.LightningModule):
 
     def _build_net(self, n_mels: int) -> CauseNet:
         options: dict[str, float] = {} if self.hparams.dropout is None else {"dropout": self.hparams.dropout}
+        if self.hparams.lookahead is not None:
+            options["lookahead"] = self.hparams.lookahead
         return build_cause_net(self.hparams.arch, in_dim=n_mels, out_dim=self.hparams.num_aus, **options)
 
     # --- frontend and normalisation --------------------------------------------------------------
@@ -208,7 +214,7 @@ class CAUSERegressor(pl.LightningModule):
         stored = checkpoint.get(CHECKPOINT_KEY, {}).get("frontend")
         if stored is not None:
             self._use_frontend(MelConfig.from_dict(stored), "the checkpoint")
-        check_fits(self, checkpoint, "net.", ("arch",))  # one line, not load_state_dict's wall of keys
+        check_fits(self, checkpoint, "net.", ("arch", "lookahead"))  # one line, not load_state_dict's wall of keys
 
     # --- forward, loss, evaluation ----------------------------------------------------------------
 

@@ -124,7 +124,7 @@ def check_fits(module: pl.LightningModule, checkpoint: dict[str, Any], prefix: s
     }
     problems = [f"{len(keys)} {what} (e.g. {keys[0]!r})" for what, keys in mismatches.items() if keys]
     if problems:
-        built = ", ".join(f"{key}={module.hparams[key]!r}" for key in hparams)
+        built = ", ".join(f"{key}={module.hparams[key]!r}" for key in hparams if module.hparams[key] is not None)
         raise ValueError(
             f"{name}: the checkpoint's weights do not fit the net built with {built}: {', '.join(problems)}"
         )

@@ -1,17 +1,18 @@
 """The four CAUSE nets of the paper (section 3.3): mel-spectrogram frames -> per-frame AU intensities.
 
-Every net maps ``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)`` for any number of frames,
-takes optional ``lengths`` (batch,) so that a padded batch gives every sequence exactly the output
-it gets alone (padding never leaks into real frames), and says how many frames of context it reads
-on each side (``receptive_field``) so that long inputs can be processed in overlapping chunks. Layer
-widths are the paper's; ``in_dim`` (80 mel bands), ``out_dim`` (17 AUs) and ``dropout`` (0.1) are
-parameters so the same nets can regress other per-frame targets.
+Every net (these, and the streaming variants of :mod:`cause_pl.nets.causal`) maps
+``(batch, frames, in_dim)`` to ``(batch, frames, out_dim)`` for any number of frames, takes
+optional ``lengths`` (batch,) so that a padded batch gives every sequence exactly the output it
+gets alone (padding never leaks into real frames), and says how many frames of context it reads
+before and after a frame (``history``, ``lookahead``) so that long inputs can be processed in
+overlapping chunks and streams in windows. Layer widths are the paper's; ``in_dim`` (80 mel
+bands), ``out_dim`` (17 AUs) and ``dropout`` (0.1) are parameters so the same nets can regress
+other per-frame targets.
 """
 
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Any
 
 import torch
 from torch import nn
@@ -54,16 +55,36 @@ def _check_sizes(net: str, in_dim: int, out_dim: int, dropout: float) -> None:
 class CauseNet(nn.Module):
     """Common contract of the CAUSE nets: input checking and the receptive field.
 
-    ``receptive_field`` is the number of input frames on EACH side of a frame that its output can
-    depend on (0: frame-independent; ``None``: unbounded, e.g. a bidirectional RNN).
+    ``history`` and ``lookahead`` are the numbers of input frames before and after a frame that its
+    output can depend on (``None``: unbounded, e.g. a bidirectional RNN); ``receptive_field`` is the
+    larger of the two, the context a chunk needs on EACH side to be computed exactly.
     """
 
-    receptive_field: int | None
+    history: int | None
+    lookahead: int | None
 
     def __init__(self, in_dim: int, out_dim: int) -> None:
         super().__init__()
         self.in_dim = in_dim
         self.out_dim = out_dim
+
+    @property
+    def receptive_field(self) -> int | None:
+        """Frames of context needed on each side of a chunk (``None``: unbounded)."""
+        if self.history is None or self.lookahead is None:
+            return None
+        return max(self.history, self.lookahead)
+
+    def forward_masked(self, x: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """``forward`` where the frames with ``frame_mask`` (batch, frames) 0 lie outside the signal.
+
+        Their outputs are meaningless, and the other frames' outputs are what they are when the
+        signal ends at those frames (a window of a stream gives the outputs of the whole stream).
+        Frame-independent nets ignore the mask; nets with context override this.
+        """
+        if self.history != 0 or self.lookahead != 0:
+            raise NotImplementedError(f"{type(self).__name__} cannot run on a masked window")
+        return self(x)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 3 or x.shape[-1] != self.in_dim or x.shape[1] < 1:
@@ -85,7 +106,7 @@ class CauseMLP(CauseNet):
     def __init__(self, in_dim: int = MEL_BANDS, out_dim: int = NUM_AUS, dropout: float = DEFAULT_DROPOUT) -> None:
         super().__init__(in_dim, out_dim)
         _check_sizes("CauseMLP", in_dim, out_dim, dropout)
-        self.receptive_field = 0
+        self.history = self.lookahead = 0
         widths = (in_dim, *MLP_WIDTHS, out_dim)
         last = len(widths) - 2
         layers: list[nn.Module] = []
@@ -111,7 +132,7 @@ class CauseRNN(CauseNet):
     def __init__(self, in_dim: int = MEL_BANDS, out_dim: int = NUM_AUS, dropout: float = 0.0) -> None:
         super().__init__(in_dim, out_dim)
         _check_sizes("CauseRNN", in_dim, out_dim, dropout)
-        self.receptive_field = None
+        self.history = self.lookahead = None
         self.embed = weight_norm(nn.Linear(in_dim, EMBED_WIDTH))
         self.lstm = nn.LSTM(
             EMBED_WIDTH, LSTM_HIDDEN, num_layers=LSTM_LAYERS, batch_first=True, bidirectional=True, dropout=dropout
@@ -137,25 +158,50 @@ class CauseRNN(CauseNet):
         return self.head(hidden)
 
 
-class GatedConvNet(CauseNet):
-    """Linear(128) -> eight gated 1-D convolutions -> Linear(``out_dim``); base of CNN and DCNN.
+def lookahead_pads(dilations: tuple[int, ...], lookahead: int | None) -> tuple[tuple[int, int], ...]:
+    """(past, future) zero padding of each gated convolution for a stack that reads ``lookahead`` future frames.
 
-    Each convolution (kernel 3, zero padding equal to its dilation, so length is kept) emits twice
-    the listed channels and is followed by dropout and a GLU that halves them. Weight norm on every
-    weight. Convolutions run channels-first: one transpose in, one out.
+    ``None`` pads every convolution symmetrically (the paper's nets: lookahead = the sum of the
+    dilations). Otherwise the look-ahead is given to the first convolutions, at most their
+    symmetric share (one dilation) each, and the rest of each kernel reads the past: 0 makes a
+    causal stack, and the paper's own lookahead gives back the paper's padding exactly.
+    """
+    symmetric = sum(dilation * (CONV_KERNEL // 2) for dilation in dilations)
+    if lookahead is None:
+        lookahead = symmetric
+    if isinstance(lookahead, bool) or not isinstance(lookahead, int) or not 0 <= lookahead <= symmetric:
+        raise ValueError(f"lookahead must be an integer in 0..{symmetric} frames, got {lookahead!r}")
+    pads = []
+    for dilation in dilations:
+        future = min(dilation * (CONV_KERNEL // 2), lookahead)
+        lookahead -= future
+        pads.append((dilation * (CONV_KERNEL - 1) - future, future))
+    return tuple(pads)
+
+
+class GatedConvNet(CauseNet):
+    """Linear(128) -> eight gated 1-D convolutions -> Linear(``out_dim``); base of the CNN and DCNN nets.
+
+    Each convolution (kernel 3) is zero-padded by :func:`lookahead_pads` so that length is kept,
+    emits twice the listed channels and is followed by dropout and a GLU that halves them. Weight
+    norm on every weight. Convolutions run channels-first: one transpose in, one out.
     """
 
-    def __init__(self, dilations: tuple[int, ...], in_dim: int, out_dim: int, dropout: float) -> None:
+    def __init__(
+        self, dilations: tuple[int, ...], in_dim: int, out_dim: int, dropout: float, lookahead: int | None = None
+    ) -> None:
         super().__init__(in_dim, out_dim)
         _check_sizes(type(self).__name__, in_dim, out_dim, dropout)
         if len(dilations) != len(CONV_WIDTHS) or min(dilations) < 1:
             raise ValueError(f"dilations must be {len(CONV_WIDTHS)} positive integers, got {dilations}")
-        self.receptive_field = sum(dilation * (CONV_KERNEL // 2) for dilation in dilations)
+        self.pads = lookahead_pads(dilations, lookahead)
+        self.history = sum(past for past, _ in self.pads)
+        self.lookahead = sum(future for _, future in self.pads)
         self.embed = weight_norm(nn.Linear(in_dim, EMBED_WIDTH))
         layers: list[nn.Module] = []
         channels_in = EMBED_WIDTH
         for channels_out, dilation in zip(CONV_WIDTHS, dilations, strict=True):
-            conv = nn.Conv1d(channels_in, 2 * channels_out, CONV_KERNEL, padding=dilation, dilation=dilation)
+            conv = nn.Conv1d(channels_in, 2 * channels_out, CONV_KERNEL, dilation=dilation)
             layers += [weight_norm(conv), nn.Dropout(dropout), nn.GLU(dim=1)]
             channels_in = channels_out
         self.convs = nn.Sequential(*layers)
@@ -168,11 +214,20 @@ class GatedConvNet(CauseNet):
         convolution, exactly as the convolution's own zero padding would be.
         """
         self._check_input(x)
+        return self._run(x, None if lengths is None else length_mask(lengths, x.shape[1]))
+
+    def forward_masked(self, x: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """``forward`` with the hidden frames where ``frame_mask`` is 0 zeroed before every convolution."""
+        self._check_input(x)
+        return self._run(x, frame_mask)
+
+    def _run(self, x: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
         hidden = self.embed(x).transpose(1, 2)
-        mask = None if lengths is None else length_mask(lengths, x.shape[1])[:, None, :].to(hidden.dtype)
+        mask = None if frame_mask is None else frame_mask[:, None, :].to(hidden.dtype)
+        pads = iter(self.pads)
         for layer in self.convs:
-            if mask is not None and isinstance(layer, nn.Conv1d):
-                hidden = hidden * mask
+            if isinstance(layer, nn.Conv1d):
+                hidden = nn.functional.pad(hidden if mask is None else hidden * mask, next(pads))
             hidden = layer(hidden)
         return self.head(hidden.transpose(1, 2))
 
@@ -189,20 +244,3 @@ class CauseDCNN(GatedConvNet):
 
     def __init__(self, in_dim: int = MEL_BANDS, out_dim: int = NUM_AUS, dropout: float = DEFAULT_DROPOUT) -> None:
         super().__init__(DCNN_DILATIONS, in_dim, out_dim, dropout)
-
-
-CAUSE_NETS: dict[str, type[CauseNet]] = {
-    "mlp": CauseMLP,
-    "rnn": CauseRNN,
-    "cnn": CauseCNN,
-    "dcnn": CauseDCNN,
-}
-"""The paper's architectures by the name a config or sweep uses."""
-
-
-def build_cause_net(name: str, **kwargs: Any) -> CauseNet:
-    """Build the CAUSE net called ``name`` (case-insensitive) with constructor ``kwargs`` (in_dim, out_dim, dropout)."""
-    key = name.strip().lower()
-    if key not in CAUSE_NETS:
-        raise ValueError(f"unknown CAUSE net {name!r}; valid names: {', '.join(CAUSE_NETS)}")
-    return CAUSE_NETS[key](**kwargs)
