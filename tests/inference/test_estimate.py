@@ -25,10 +25,10 @@ SAMPLE_RATE = 16000
 HOP = 640
 
 
-def make_model(arch: str, seed: int = 0) -> CAUSERegressor:
+def make_model(arch: str, seed: int = 0, lookahead: int | None = None) -> CAUSERegressor:
     """A random-init model with statistics set and outputs centred mid-scale, so clamping is rare."""
     torch.manual_seed(seed)
-    model = CAUSERegressor(arch=arch)
+    model = CAUSERegressor(arch=arch, lookahead=lookahead)
     model.set_normalization(torch.randn(80) - 6.0, torch.rand(80) + 1.5, torch.rand(NUM_AUS))
     head = [module for module in model.net.modules() if isinstance(module, nn.Linear)][-1]
     with torch.no_grad():

@@ -1,0 +1,166 @@
+"""A trained CAUSE model as plain, exportable graphs: the whole-signal estimator and the streaming step.
+
+Both take raw audio and hold the mel frontend (as matrix products, :class:`DFTLogMel`), the
+model's normalisation, a copy of its net with weight norm folded into the weights, and the clamp
+to the AU range, so an exported file needs nothing else. They run in float32 on CPU unless moved.
+
+The streaming step's state is the last ``n_fft - hop`` samples and the last
+``history + lookahead`` normalised mel frames with their validity flags (0 = before the signal's
+start or after its end). Each step takes one hop of samples, computes one mel frame and runs the
+net on the window of ``history + lookahead + 1`` frames, masked where the frames lie outside the
+signal; the window's output at ``history`` is then exactly what the whole signal gives for that
+frame (:meth:`cause_pl.nets.cause.CauseNet.forward_masked`). Each step therefore emits the frame
+``lookahead`` frames before the newest one, or nothing during the first ``lookahead`` steps.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from typing import cast
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from cause_pl.au import AU_MAX, AU_MIN
+from cause_pl.features.dft_mel import DFTLogMel
+from cause_pl.models.cause import MIN_MEL_STD, CAUSERegressor
+from cause_pl.nets.cause import CauseNet
+
+
+def folded_net(net: CauseNet) -> CauseNet:
+    """An eval-mode copy of ``net`` with every parametrization (weight norm) folded into plain weights.
+
+    Not ``remove_parametrizations``: a deep copy shares its parametrized classes with ``net``, and
+    that function deletes the weight property from the class, which would break ``net`` itself.
+    """
+    folded = copy.deepcopy(net).float().cpu().eval()
+    for module in folded.modules():
+        if parametrize.is_parametrized(module):
+            with torch.no_grad():
+                names = list(cast(nn.ModuleDict, module.parametrizations).keys())
+                weights = {name: getattr(module, name).clone() for name in names}
+            module.__class__ = parametrize.type_before_parametrizations(module)
+            del module.parametrizations
+            for name, value in weights.items():
+                module.register_parameter(name, nn.Parameter(value, requires_grad=False))
+    return folded
+
+
+class NormalisedMel(nn.Module):
+    """Log-mel frames normalised with a model's statistics (shared by both graphs)."""
+
+    mel_mean: Tensor
+    mel_scale: Tensor
+
+    def __init__(self, model: CAUSERegressor) -> None:
+        super().__init__()
+        self.mel = DFTLogMel(model.frontend_config)
+        self.register_buffer("mel_mean", model.mel_mean.detach().float().cpu().clone())
+        self.register_buffer("mel_scale", model.mel_std.detach().float().cpu().clamp_min(MIN_MEL_STD))
+
+    def normalise(self, log_mel: Tensor) -> Tensor:
+        return (log_mel - self.mel_mean) / self.mel_scale
+
+
+class OfflineAUModel(nn.Module):
+    """Waveform ``(samples,)`` at the model's sample rate -> AUs ``(frames, num_outputs)`` clamped to 0..5."""
+
+    def __init__(self, model: CAUSERegressor) -> None:
+        super().__init__()
+        self.features = NormalisedMel(model)
+        self.net = folded_net(model.net)
+
+    def forward(self, wave: Tensor) -> Tensor:
+        mel = self.features.normalise(self.features.mel(wave))
+        return self.net(mel[None])[0].clamp(AU_MIN, AU_MAX)
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """What a driver needs to feed a streaming step: sizes, rates and the algorithmic latency."""
+
+    sample_rate: int
+    fps: int
+    hop: int
+    n_fft: int
+    history: int
+    lookahead: int
+    num_outputs: int
+    n_mels: int
+
+    @property
+    def window_frames(self) -> int:
+        """Mel frames the net reads per step: ``history + lookahead + 1``."""
+        return self.history + self.lookahead + 1
+
+    @property
+    def state_frames(self) -> int:
+        """Mel frames kept between steps (at least 1, so no state tensor is empty)."""
+        return max(1, self.history + self.lookahead)
+
+    @property
+    def latency_ms(self) -> float:
+        """Algorithmic latency: audio time from a frame's timestamp to the last sample its output reads,
+        the mel window's future half (``n_fft - n_fft // 2`` samples) plus ``lookahead`` hops."""
+        return 1000.0 * (self.n_fft - self.n_fft // 2 + self.lookahead * self.hop) / self.sample_rate
+
+    def to_dict(self) -> dict[str, int | float]:
+        return {**asdict(self), "latency_ms": self.latency_ms}
+
+
+class StreamingStep(nn.Module):
+    """One hop of audio and the state in; at most one AU frame and the next state out (fixed shapes).
+
+    ``forward(chunk (hop,), samples (n_fft - hop,), mel (state_frames, n_mels), valid (state_frames,),
+    frame_valid (1,))`` returns ``(aus (1, num_outputs), emitted_valid (1,), samples, mel, valid)``;
+    ``frame_valid`` is 1 while the chunk's frame belongs to the signal, 0 for the flush steps after
+    its end, and ``emitted_valid`` says whether ``aus`` is a frame of the signal.
+    """
+
+    def __init__(self, model: CAUSERegressor) -> None:
+        super().__init__()
+        net, config = model.net, model.frontend_config
+        if net.history is None or net.lookahead is None:
+            raise ValueError(
+                f"{type(net).__name__} reads the whole signal (unbounded context) and cannot stream; "
+                "streaming needs mlp, cnn, dcnn, causal_cnn or causal_dcnn"
+            )
+        if config.n_fft < config.hop_length:
+            raise ValueError(f"streaming needs n_fft >= hop_length, got {config.n_fft} < {config.hop_length}")
+        self.features = NormalisedMel(model)
+        self.net = folded_net(net)
+        self.layout = StreamLayout(
+            config.sample_rate,
+            config.fps,
+            config.hop_length,
+            config.n_fft,
+            net.history,
+            net.lookahead,
+            net.out_dim,
+            config.n_mels,
+        )
+
+    def initial_state(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The state before the first step: zero samples, zero frames, all frames invalid."""
+        layout = self.layout
+        return (
+            torch.zeros(layout.n_fft - layout.hop),
+            torch.zeros(layout.state_frames, layout.n_mels),
+            torch.zeros(layout.state_frames),
+        )
+
+    def forward(
+        self, chunk: Tensor, samples: Tensor, mel: Tensor, valid: Tensor, frame_valid: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        layout = self.layout
+        window = torch.cat([samples, chunk])
+        frame = self.features.normalise(self.features.mel.frames(window[None]))
+        frames = torch.cat([mel, frame])[-layout.window_frames :]
+        mask = torch.cat([valid, frame_valid])[-layout.window_frames :]
+        aus = self.net.forward_masked(frames[None], mask[None])[0, layout.history : layout.history + 1]
+        emitted_valid = mask[layout.history : layout.history + 1]
+        next_frames = torch.cat([mel, frame])[-layout.state_frames :]
+        next_valid = torch.cat([valid, frame_valid])[-layout.state_frames :]
+        return aus.clamp(AU_MIN, AU_MAX), emitted_valid, window[layout.hop :], next_frames, next_valid
