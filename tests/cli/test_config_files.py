@@ -22,6 +22,7 @@ FLAG_HELP = {
     "ganimation-eval": "training steps of the AU regressor",
     "demo": "tiny data and few steps",
     "sweep": "seed of the random search",
+    "export": "folder the .onnx files are written to",
 }
 
 

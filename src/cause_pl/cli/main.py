@@ -140,6 +140,7 @@ def _commands() -> dict[str, Command]:
     from cause_pl.cli.animate import animate
     from cause_pl.cli.demo import demo
     from cause_pl.cli.estimate import estimate
+    from cause_pl.cli.export import export
     from cause_pl.cli.ganimation_eval import ganimation_eval
     from cause_pl.cli.sweep import sweep
     from cause_pl.cli.table1 import table1
@@ -151,6 +152,7 @@ def _commands() -> dict[str, Command]:
         "ganimation-eval": ganimation_eval,
         "demo": demo,
         "sweep": sweep,
+        "export": export,
     }
 
 
@@ -166,6 +168,8 @@ Other commands:
   ganimation-eval --ckpt CKPT --shards DIR     AU error and identity score of a GANimation checkpoint
   demo [--out demo_out] [--quick]              the main job on built-in synthetic data
   sweep SWEEP.yaml [--count N] [-- OVERRIDES]  run a W&B sweep file locally and offline (grid/random)
+  export --ckpt CKPT --out DIR                 ONNX files of a checkpoint (CAUSE offline + streaming,
+                                               or the GANimation generator) for onnxruntime
 
 Each takes --config FILE.yaml, prints its effective config with --print_config and spells flags
 with underscores, as LightningCLI does. Run `cause-pl COMMAND --help` for a command's options.
