@@ -5,7 +5,7 @@
 
 Needs only numpy, soundfile and onnxruntime. The model's metadata holds the layout (sample rate, hop,
 n_fft, ...). As ``cause_pl.inference.streaming.StreamingEstimator`` does, PCM is buffered into hops
-behind n_fft // 2 zero samples (the first frame is centred on sample 0), the step runs once per hop
+behind the layout's prefix_samples zeros (the first frame is centred on sample 0), the step runs once per hop
 and emits a frame once its look-ahead has arrived, and the end of the file is flushed with zero
 samples and ``frame_valid`` = 0. Prints ``frame,timestamp,AU01_r,...`` rows as frames become final.
 """
@@ -29,10 +29,10 @@ class Stream:
     """The step's state and the samples not yet stepped over; ``push`` and ``finish`` return final frames."""
 
     def __init__(self, session: onnxruntime.InferenceSession, layout: dict) -> None:
-        self.session, self.hop, self.n_fft = session, int(layout["hop"]), int(layout["n_fft"])
+        self.session, self.hop, self.carry = session, int(layout["hop"]), int(layout["carry_samples"])
         shapes = {value.name: value.shape for value in session.get_inputs()}
-        self.buffer = np.zeros(self.n_fft // 2, np.float32)  # the centred first frame's zero padding
-        self.samples: np.ndarray | None = None  # the first n_fft - hop padded samples, once they arrived
+        self.buffer = np.zeros(int(layout["prefix_samples"]), np.float32)  # the centred first frame's zero padding
+        self.samples: np.ndarray | None = None  # the first `carry` padded samples, once they arrived
         self.mel = np.zeros(shapes["mel"], np.float32)
         self.valid = np.zeros(shapes["valid"], np.float32)
         self.received = self.frames_in = self.emitted = 0
@@ -55,9 +55,9 @@ class Stream:
 
     def _ready(self, pad: bool) -> bool:
         if self.samples is None:
-            if len(self.buffer) < self.n_fft - self.hop and not pad:
+            if len(self.buffer) < self.carry and not pad:
                 return False
-            self.samples = self._take(self.n_fft - self.hop)
+            self.samples = self._take(self.carry)
         return True
 
     def _take(self, count: int) -> np.ndarray:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from cause_pl.au import AU_COLUMNS, NUM_AUS
+from cause_pl.features.mel import MelConfig
 from cause_pl.inference import estimate as inference
 from cause_pl.inference.estimate import RNN_CONTEXT_FRAMES, estimate_aus, estimate_file, log_mel_frames
 from cause_pl.media.audio import load_audio
@@ -25,11 +26,13 @@ SAMPLE_RATE = 16000
 HOP = 640
 
 
-def make_model(arch: str, seed: int = 0, lookahead: int | None = None) -> CAUSERegressor:
+def make_model(
+    arch: str, seed: int = 0, lookahead: int | None = None, frontend: MelConfig | None = None
+) -> CAUSERegressor:
     """A random-init model with statistics set and outputs centred mid-scale, so clamping is rare."""
     torch.manual_seed(seed)
     model = CAUSERegressor(arch=arch, lookahead=lookahead)
-    model.set_normalization(torch.randn(80) - 6.0, torch.rand(80) + 1.5, torch.rand(NUM_AUS))
+    model.set_normalization(torch.randn(80) - 6.0, torch.rand(80) + 1.5, torch.rand(NUM_AUS), frontend=frontend)
     head = [module for module in model.net.modules() if isinstance(module, nn.Linear)][-1]
     with torch.no_grad():
         head.bias.add_(2.5)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from cause_pl.features.mel import MelConfig
 from cause_pl.inference.estimate import estimate_aus
 from cause_pl.inference.graphs import OfflineAUModel, StreamingStep
 from cause_pl.inference.streaming import StreamingEstimator
@@ -66,6 +67,25 @@ def test_each_frame_comes_out_with_the_sample_that_determines_it(arch: str, look
     needed = [i * HOP + round(layout.latency_ms * layout.sample_rate / 1000) for i in range(len(emitted_after))]
     assert emitted_after == needed
     assert estimator.latency_ms == {0: 40.0, 2: 120.0, None: 360.0}[lookahead]
+
+
+SHORT_WINDOWS = [MelConfig(win_length=640), MelConfig(win_length=400), MelConfig(n_fft=1024, win_length=1000)]
+
+
+@pytest.mark.parametrize("config", SHORT_WINDOWS, ids=["40ms", "25ms", "odd-centring"])
+def test_a_shorter_window_streams_exactly_with_less_latency(config: MelConfig) -> None:
+    """Only the weighted part of the window is waited for: a 40 ms window and 2 look-ahead frames make 100 ms."""
+    short = make_model("causal_cnn", lookahead=2, frontend=config)
+    wave = speech_wave()[: 3 * 16000 + 301]
+    expected = estimate_aus(short, wave).numpy()
+    for sizes in (random_sizes(3, 700), [1] * 50 + [7919]):
+        got, _ = stream(StreamingEstimator.for_model(short), wave.numpy(), sizes)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    layout = StreamingEstimator.for_model(short).layout
+    reach = config.win_length - (config.n_fft // 2 - (config.n_fft - config.win_length) // 2)
+    assert layout.latency_ms == pytest.approx(1000 * (reach + 2 * 640) / 16000)
+    if config.win_length == 640:
+        assert layout.latency_ms == 100.0
 
 
 def test_the_rnn_cannot_stream() -> None:

@@ -3,9 +3,9 @@
 ``DFTLogMel`` computes what :class:`cause_pl.features.mel.MelFrontend` computes (same frames, same
 window, same Slaney filterbank, same log floor) with a real DFT written as one matrix of windowed
 cosines and sines: ``forward`` convolves it over a whole waveform, ``frames`` applies it to single
-analysis windows (a stream's frames). It equals ``MelFrontend`` up to float32 round-off for
-waveforms whose peak is at most ``LARGE_PEAK`` (all PCM audio); ``MelFrontend``'s rescaling of
-larger peaks is not part of it.
+analysis windows (a stream's frames), each just the ``win_length`` samples the window weights. It
+equals ``MelFrontend`` up to float32 round-off for waveforms whose peak is at most ``LARGE_PEAK``
+(all PCM audio); ``MelFrontend``'s rescaling of larger peaks is not part of it.
 """
 
 from __future__ import annotations
@@ -56,9 +56,18 @@ class DFTLogMel(nn.Module):
         )
         self.register_buffer("filterbank", filterbank.float(), persistent=False)
 
+    @property
+    def window_offset(self) -> int:
+        """Where the ``win_length`` weighted samples start within the ``n_fft`` frame (centred, as torch.stft)."""
+        return (self.config.n_fft - self.config.win_length) // 2
+
     def frames(self, windows: Tensor) -> Tensor:
-        """Analysis windows ``(..., n_fft)`` of raw samples -> log-mel ``(..., n_mels)``."""
-        return self._log_mel(windows @ self.basis)
+        """Analysis windows ``(..., win_length)`` of raw samples -> log-mel ``(..., n_mels)``.
+
+        Frame ``i``'s window is the signal from ``i * hop - n_fft // 2 + window_offset`` on (zero before 0).
+        """
+        start = self.window_offset
+        return self._log_mel(windows @ self.basis[start : start + self.config.win_length])
 
     def forward(self, wave: Tensor) -> Tensor:
         """Waveform ``(samples,)`` -> ``(frames, n_mels)``: frames centred every hop, zero outside the signal."""

@@ -4,7 +4,7 @@ Both take raw audio and hold the mel frontend (as matrix products, :class:`DFTLo
 model's normalisation, a copy of its net with weight norm folded into the weights, and the clamp
 to the AU range, so an exported file needs nothing else. They run in float32 on CPU unless moved.
 
-The streaming step's state is the last ``n_fft - hop`` samples and the last
+The streaming step's state is the last ``win_length - hop`` samples (at least one) and the last
 ``history + lookahead`` normalised mel frames with their validity flags (0 = before the signal's
 start or after its end). Each step takes one hop of samples, computes one mel frame and runs the
 net on the window of ``history + lookahead + 1`` frames, masked where the frames lie outside the
@@ -79,16 +79,41 @@ class OfflineAUModel(nn.Module):
 
 @dataclass(frozen=True)
 class StreamLayout:
-    """What a driver needs to feed a streaming step: sizes, rates and the algorithmic latency."""
+    """What a driver needs to feed a streaming step: sizes, rates and the algorithmic latency.
+
+    Frame ``i`` is centred on sample ``i * hop`` and weights the ``win_length`` samples from
+    ``i * hop - lead``; it is final once sample ``i * hop + reach - 1`` has arrived.
+    """
 
     sample_rate: int
     fps: int
     hop: int
     n_fft: int
+    win_length: int
     history: int
     lookahead: int
     num_outputs: int
     n_mels: int
+
+    @property
+    def lead(self) -> int:
+        """Samples a frame's window reads before its centre."""
+        return self.n_fft // 2 - (self.n_fft - self.win_length) // 2
+
+    @property
+    def reach(self) -> int:
+        """Samples a frame's window reads from its centre on."""
+        return self.win_length - self.lead
+
+    @property
+    def carry_samples(self) -> int:
+        """Samples kept between steps: the overlap of consecutive windows (at least 1, so no state is empty)."""
+        return max(1, self.win_length - self.hop)
+
+    @property
+    def prefix_samples(self) -> int:
+        """Zero samples a driver puts before the signal, so that the first step's hop ends at sample ``reach``."""
+        return self.carry_samples + self.hop - self.reach
 
     @property
     def window_frames(self) -> int:
@@ -97,23 +122,25 @@ class StreamLayout:
 
     @property
     def state_frames(self) -> int:
-        """Mel frames kept between steps (at least 1, so no state tensor is empty)."""
+        """Mel frames kept between steps (at least 1, so no state is empty)."""
         return max(1, self.history + self.lookahead)
 
     @property
     def latency_ms(self) -> float:
         """Algorithmic latency: audio time from a frame's timestamp to the last sample its output reads,
-        the mel window's future half (``n_fft - n_fft // 2`` samples) plus ``lookahead`` hops."""
-        return 1000.0 * (self.n_fft - self.n_fft // 2 + self.lookahead * self.hop) / self.sample_rate
+        the window's part after the centre (``reach``) plus ``lookahead`` hops."""
+        return 1000.0 * (self.reach + self.lookahead * self.hop) / self.sample_rate
 
     def to_dict(self) -> dict[str, int | float]:
-        return {**asdict(self), "latency_ms": self.latency_ms}
+        """The fields and, for drivers without cause-pl, the derived sizes and the latency."""
+        derived = ("lead", "reach", "carry_samples", "prefix_samples", "window_frames", "state_frames", "latency_ms")
+        return {**asdict(self), **{name: getattr(self, name) for name in derived}}
 
 
 class StreamingStep(nn.Module):
     """One hop of audio and the state in; at most one AU frame and the next state out (fixed shapes).
 
-    ``forward(chunk (hop,), samples (n_fft - hop,), mel (state_frames, n_mels), valid (state_frames,),
+    ``forward(chunk (hop,), samples (carry_samples,), mel (state_frames, n_mels), valid (state_frames,),
     frame_valid (1,))`` returns ``(aus (1, num_outputs), emitted_valid (1,), samples, mel, valid)``;
     ``frame_valid`` is 1 while the chunk's frame belongs to the signal, 0 for the flush steps after
     its end, and ``emitted_valid`` says whether ``aus`` is a frame of the signal.
@@ -127,26 +154,25 @@ class StreamingStep(nn.Module):
                 f"{type(net).__name__} reads the whole signal (unbounded context) and cannot stream; "
                 "streaming needs mlp, cnn, dcnn, causal_cnn or causal_dcnn"
             )
-        if config.n_fft < config.hop_length:
-            raise ValueError(f"streaming needs n_fft >= hop_length, got {config.n_fft} < {config.hop_length}")
         self.features = NormalisedMel(model)
         self.net = folded_net(net)
         self.layout = StreamLayout(
-            config.sample_rate,
-            config.fps,
-            config.hop_length,
-            config.n_fft,
-            net.history,
-            net.lookahead,
-            net.out_dim,
-            config.n_mels,
+            sample_rate=config.sample_rate,
+            fps=config.fps,
+            hop=config.hop_length,
+            n_fft=config.n_fft,
+            win_length=config.win_length,
+            history=net.history,
+            lookahead=net.lookahead,
+            num_outputs=net.out_dim,
+            n_mels=config.n_mels,
         )
 
     def initial_state(self) -> tuple[Tensor, Tensor, Tensor]:
         """The state before the first step: zero samples, zero frames, all frames invalid."""
         layout = self.layout
         return (
-            torch.zeros(layout.n_fft - layout.hop),
+            torch.zeros(layout.carry_samples),
             torch.zeros(layout.state_frames, layout.n_mels),
             torch.zeros(layout.state_frames),
         )
@@ -155,12 +181,13 @@ class StreamingStep(nn.Module):
         self, chunk: Tensor, samples: Tensor, mel: Tensor, valid: Tensor, frame_valid: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         layout = self.layout
-        window = torch.cat([samples, chunk])
-        frame = self.features.normalise(self.features.mel.frames(window[None]))
+        arrived = torch.cat([samples, chunk])
+        frame = self.features.normalise(self.features.mel.frames(arrived[None, -layout.win_length :]))
         frames = torch.cat([mel, frame])[-layout.window_frames :]
         mask = torch.cat([valid, frame_valid])[-layout.window_frames :]
         aus = self.net.forward_masked(frames[None], mask[None])[0, layout.history : layout.history + 1]
         emitted_valid = mask[layout.history : layout.history + 1]
         next_frames = torch.cat([mel, frame])[-layout.state_frames :]
         next_valid = torch.cat([valid, frame_valid])[-layout.state_frames :]
-        return aus.clamp(AU_MIN, AU_MAX), emitted_valid, window[layout.hop :], next_frames, next_valid
+        next_samples = arrived[-layout.carry_samples :]
+        return aus.clamp(AU_MIN, AU_MAX), emitted_valid, next_samples, next_frames, next_valid

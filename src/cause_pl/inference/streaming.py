@@ -8,8 +8,8 @@ round-off, whatever the chunking, for every net with a finite receptive field. M
 step's state plus less than one hop of samples.
 
 Timing: frame ``i`` (timestamp ``i / fps``) is emitted by the push that delivers sample
-``i * hop + n_fft - n_fft // 2 + lookahead * hop - 1`` of the signal, i.e. ``latency_ms`` of audio
-after its timestamp (the mel window's future half plus the net's look-ahead).
+``i * hop + reach + lookahead * hop - 1`` of the signal, i.e. ``latency_ms`` of audio after its
+timestamp (the part of the mel window after the frame's centre plus the net's look-ahead).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class StreamingEstimator:
 
     def __init__(self, step: StepFunction, layout: StreamLayout, source: str | Path | None = None) -> None:
         self.step, self.layout, self.source = step, layout, source
-        self._buffer = np.zeros(layout.n_fft // 2, dtype=np.float32)  # the centred first frame's zero padding
+        self._buffer = np.zeros(layout.prefix_samples, dtype=np.float32)  # the centred first frame's zero padding
         self._samples: np.ndarray | None = None
         self._mel = np.zeros((layout.state_frames, layout.n_mels), dtype=np.float32)
         self._valid = np.zeros(layout.state_frames, dtype=np.float32)
@@ -99,9 +99,9 @@ class StreamingEstimator:
         return self._rows(rows)
 
     def _ready(self, pad: bool = False) -> bool:
-        """Whether the sample state holds its first ``n_fft - hop`` padded samples (zero-padded if ``pad``)."""
+        """Whether the sample state holds its first ``carry_samples`` padded samples (zero-padded if ``pad``)."""
         if self._samples is None:
-            needed = self.layout.n_fft - self.layout.hop
+            needed = self.layout.carry_samples
             if self._buffer.shape[0] < needed and not pad:
                 return False
             self._samples = self._take(needed)
