@@ -4,6 +4,9 @@ throughput (frames/s) and write checkpoints for `cause-pl table1`.
     .venv/bin/python data_recipes/synthetic.py --out data/synthetic --only speech_au
     .venv/bin/python benchmarks/cause_train_table1.py --shards data/synthetic/speech_au --steps 300 --out runs/table1
     .venv/bin/cause-pl table1 --shards data/synthetic/speech_au --ckpt runs/table1/*.ckpt --out runs/table1/table1
+
+A causal net's look-ahead follows its name after a colon: ``--archs cnn causal_cnn:0 causal_cnn:2``
+trains the CNN and two causal CNNs (checkpoints ``cnn.ckpt``, ``causal_cnn-L0.ckpt``, ``causal_cnn-L2.ckpt``).
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"| arch | params | train frames/s ({args.threads} thread(s), batch 16 x 128 frames) |\n|---|---|---|")
-    for arch in args.archs:
+    for spec in args.archs:
+        arch, _, lookahead = spec.partition(":")
         pl.seed_everything(0, verbose=False)
         data = SpeechAUDataModule(
             args.shards,
@@ -59,7 +63,9 @@ def main() -> None:
             train_samples_per_epoch=16 * args.steps,
             shuffle_buffer=200,
         )
-        model = CAUSERegressor(arch=arch, lr=3e-3, warmup_steps=20, log_per_au=False)
+        model = CAUSERegressor(
+            arch=arch, lr=3e-3, warmup_steps=20, log_per_au=False, lookahead=int(lookahead) if lookahead else None
+        )
         meter = Throughput()
         trainer = pl.Trainer(
             max_steps=args.steps,
@@ -73,9 +79,9 @@ def main() -> None:
             enable_model_summary=False,
         )
         trainer.fit(model, datamodule=data)
-        trainer.save_checkpoint(args.out / f"{arch}.ckpt")
+        trainer.save_checkpoint(args.out / f"{spec.replace(':', '-L')}.ckpt")
         params = sum(p.numel() for p in model.net.parameters())
-        print(f"| {arch} | {params:,} | {meter.rate:,.0f} |", flush=True)
+        print(f"| {spec} | {params:,} | {meter.rate:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

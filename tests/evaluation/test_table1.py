@@ -17,11 +17,12 @@ import pytest
 from cause_pl.evaluation.table1 import (
     IncompleteEvaluationError,
     evaluate_on_shards,
+    model_names,
     table_paths,
     table_rows,
     write_table,
 )
-from cause_pl.models.cause import load_cause_checkpoint
+from cause_pl.models.cause import CAUSERegressor, load_cause_checkpoint
 from cause_pl.shards.index import DatasetIndex
 from tests.cli.test_config_files import cause_pl
 
@@ -147,3 +148,16 @@ def test_ganimation_eval_fails_on_a_damaged_shard_unless_missing_is_allowed(quic
     assert code == 0, err
     scores = json.loads((tmp_path / "lenient.json").read_text())
     assert scores["skipped_faces"] >= 1 and scores["faces"] + scores["skipped_faces"] == expected
+
+
+def test_rows_are_named_by_architecture_and_look_ahead(tmp_path):
+    """Causal nets carry their look-ahead; two checkpoints of one kind add their file names."""
+    models = [
+        CAUSERegressor(arch="cnn"),
+        CAUSERegressor(arch="causal_cnn", lookahead=0),
+        CAUSERegressor(arch="causal_cnn"),
+    ]
+    paths = [tmp_path / "a.ckpt", tmp_path / "b.ckpt", tmp_path / "c.ckpt"]
+    assert model_names(paths, models) == ["CNN", "CAUSAL_CNN L=0", "CAUSAL_CNN L=2"]
+    twins = [CAUSERegressor(arch="causal_dcnn", lookahead=5), CAUSERegressor(arch="causal_dcnn", lookahead=5)]
+    assert model_names(paths[:2], twins) == ["CAUSAL_DCNN L=5 (a)", "CAUSAL_DCNN L=5 (b)"]

@@ -76,7 +76,7 @@ CASES = {
     "cause-voxceleb2": Case(("cause/voxceleb2.yaml",), "speech", CAUSE_REPORT),
     **{
         f"cause-voxceleb2-{arch}": Case(("cause/voxceleb2.yaml", f"cause/{arch}.yaml"), "speech", CAUSE_REPORT)
-        for arch in ("mlp", "rnn", "cnn", "dcnn")
+        for arch in ("mlp", "rnn", "cnn", "dcnn", "causal_cnn", "causal_dcnn")
     },
     "cause-synthetic": Case(("cause/voxceleb2.yaml", "cause/synthetic.yaml"), "speech", CAUSE_REPORT),
     "cause-synthetic-wandb": Case(

@@ -130,8 +130,14 @@ def write_table(rows: list[dict[str, object]], caption: str, out: Path) -> str:
 
 
 def model_names(paths: Sequence[Path], models: Sequence[CAUSERegressor]) -> list[str]:
-    """Architecture names (MLP, CNN, ...), with the file stem where two checkpoints share one."""
-    archs = [model.hparams.arch.upper() for model in models]
+    """Architecture names (MLP, CNN, CAUSAL_CNN L=2, ...), with the file stem where two checkpoints share one."""
+    archs = [architecture_name(model) for model in models]
     return [
         arch if archs.count(arch) == 1 else f"{arch} ({path.stem})" for arch, path in zip(archs, paths, strict=True)
     ]
+
+
+def architecture_name(model: CAUSERegressor) -> str:
+    """``CNN``, ``DCNN``, ...; a causal net's look-ahead in frames follows its name (``CAUSAL_CNN L=2``)."""
+    name = model.hparams.arch.upper()
+    return name if not name.startswith("CAUSAL") else f"{name} L={model.net.lookahead}"
