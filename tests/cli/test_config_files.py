@@ -23,6 +23,7 @@ FLAG_HELP = {
     "demo": "tiny data and few steps",
     "sweep": "seed of the random search",
     "export": "folder the .onnx files are written to",
+    "stream": "milliseconds of audio per chunk",
 }
 
 

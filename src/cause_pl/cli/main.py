@@ -142,6 +142,7 @@ def _commands() -> dict[str, Command]:
     from cause_pl.cli.estimate import estimate
     from cause_pl.cli.export import export
     from cause_pl.cli.ganimation_eval import ganimation_eval
+    from cause_pl.cli.stream import stream
     from cause_pl.cli.sweep import sweep
     from cause_pl.cli.table1 import table1
 
@@ -152,6 +153,7 @@ def _commands() -> dict[str, Command]:
         "ganimation-eval": ganimation_eval,
         "demo": demo,
         "sweep": sweep,
+        "stream": stream,
         "export": export,
     }
 
@@ -168,6 +170,8 @@ Other commands:
   ganimation-eval --ckpt CKPT --shards DIR     AU error and identity score of a GANimation checkpoint
   demo [--out demo_out] [--quick]              the main job on built-in synthetic data
   sweep SWEEP.yaml [--count N] [-- OVERRIDES]  run a W&B sweep file locally and offline (grid/random)
+  stream [AUDIO] --ckpt CKPT [--stdin]         live AU rows (CSV/JSON lines) as audio arrives, from a
+                                               file or raw PCM on stdin, with per-row latency
   export --ckpt CKPT --out DIR                 ONNX files of a checkpoint (CAUSE offline + streaming,
                                                or the GANimation generator) for onnxruntime
 
@@ -195,6 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cause_pl.cli.sweep import overrides_as_flag
 
         rest = overrides_as_flag(rest)
+    if command == "stream":
+        from cause_pl.cli.stream import audio_as_flag
+
+        rest = audio_as_flag(rest)
     return run_as_command(commands[command], rest, prog=f"cause-pl {command}")
 
 
