@@ -1,6 +1,6 @@
 """Live AU estimation: compute per 40 ms hop (PyTorch and onnxruntime) and the latency a listener sees.
 
-    .venv/bin/python benchmarks/streaming.py            # 7 nets, 500 timed hops, 20 s real-time replay each
+    .venv/bin/python benchmarks/streaming.py            # 8 nets, 500 timed hops, 20 s real-time replay each
     .venv/bin/python benchmarks/streaming.py --quick    # smoke run: 2 nets, 50 hops, 1 s replay
 
 On one CPU thread (``torch.set_num_threads(1)``; onnxruntime with one intra-op thread), per net:
@@ -8,7 +8,7 @@ On one CPU thread (``torch.set_num_threads(1)``; onnxruntime with one intra-op t
   after a warm-up, median and 95th percentile in ms, and the real-time factor (mean / 40 ms); with
   PyTorch (``StreamingStep``) and with the same step exported to ONNX and run by onnxruntime
   (``cause_pl.export``);
-- latency: the algorithmic latency (the mel window's future half plus the look-ahead) and the
+- latency: the algorithmic latency (the mel window after the frame's centre plus the look-ahead) and the
   emission latency of ``--seconds`` of synthetic speech replayed in real time in 10 ms chunks, measured
   as ``cause-pl stream`` does (emit time minus the time the frame's timestamp was captured;
   ``cause_pl.inference.live``), with PyTorch.
@@ -28,24 +28,32 @@ import numpy as np
 import torch
 
 from cause_pl.au import NUM_AUS
+from cause_pl.export.cause import export_cause_streaming
+from cause_pl.export.onnx_stream import onnx_streaming_estimator
+from cause_pl.features.mel import MelConfig
 from cause_pl.inference.live import LiveRun, latency_summary, timed_chunks
 from cause_pl.inference.streaming import StreamingEstimator
 from cause_pl.models import CAUSERegressor
 from cause_pl.synthetic.speech import synth_utterance
 
-NETS: tuple[tuple[str, int | None], ...] = (
-    ("causal_cnn", 0),
-    ("causal_cnn", 1),
-    ("causal_cnn", 2),
-    ("causal_cnn", 4),
-    ("causal_dcnn", 2),
-    ("cnn", None),
-    ("mlp", None),
+DEFAULT_WINDOW = MelConfig().win_length
+SHORT_WINDOW = 640
+"""A 40 ms analysis window: half the default's wait for the audio after a frame."""
+NETS: tuple[tuple[str, int | None, int], ...] = (
+    ("causal_cnn", 0, DEFAULT_WINDOW),
+    ("causal_cnn", 1, DEFAULT_WINDOW),
+    ("causal_cnn", 2, DEFAULT_WINDOW),
+    ("causal_cnn", 2, SHORT_WINDOW),
+    ("causal_cnn", 4, DEFAULT_WINDOW),
+    ("causal_dcnn", 2, DEFAULT_WINDOW),
+    ("cnn", None, DEFAULT_WINDOW),
+    ("mlp", None, DEFAULT_WINDOW),
 )
-QUICK_NETS = (("causal_cnn", 2), ("mlp", None))
+QUICK_NETS = (("causal_cnn", 2, SHORT_WINDOW), ("mlp", None, DEFAULT_WINDOW))
 COLUMNS = (
     "arch",
     "lookahead",
+    "window ms",
     "torch ms/hop",
     "torch p95 ms",
     "torch RTF",
@@ -60,12 +68,13 @@ CHUNK_MS = 10
 WARMUP_HOPS = 50
 
 
-def build_model(arch: str, lookahead: int | None) -> CAUSERegressor:
-    """A random-init model with identity normalisation."""
+def build_model(arch: str, lookahead: int | None, win_length: int) -> CAUSERegressor:
+    """A random-init model with identity normalisation and a mel window of ``win_length`` samples."""
     torch.manual_seed(0)
     model = CAUSERegressor(arch=arch, lookahead=lookahead)
     n_mels = model.frontend_config.n_mels
-    model.set_normalization(torch.zeros(n_mels), torch.ones(n_mels), torch.zeros(NUM_AUS))
+    frontend = MelConfig(win_length=win_length)
+    model.set_normalization(torch.zeros(n_mels), torch.ones(n_mels), torch.zeros(NUM_AUS), frontend=frontend)
     return model.eval()
 
 
@@ -106,27 +115,24 @@ def replay_latency(estimator: StreamingEstimator, wave: np.ndarray) -> tuple[flo
     return latency_summary(latencies)
 
 
-def onnx_maker(model: CAUSERegressor, folder: Path) -> Callable[[], StreamingEstimator] | None:
-    """A maker of onnxruntime-driven estimators of ``model``, or None (with a note) without cause_pl.export."""
-    try:
-        from cause_pl.export.cause import export_cause_streaming
-        from cause_pl.export.onnx_stream import onnx_streaming_estimator
-    except ImportError as error:  # TODO: remove once cause_pl.export (ONNX) is always installed
-        print(f"note: no ONNX column ({error})")
-        return None
-    path = export_cause_streaming(model, folder / f"{model.hparams.arch}_{model.net.lookahead}.onnx")
+def onnx_maker(model: CAUSERegressor, path: Path) -> Callable[[], StreamingEstimator]:
+    """A maker of onnxruntime-driven estimators of ``model``, exported to ``path``."""
+    export_cause_streaming(model, path)
     return lambda: onnx_streaming_estimator(path, intra_op_threads=1)
 
 
-def measure(arch: str, lookahead: int | None, args: argparse.Namespace, folder: Path) -> dict[str, object]:
-    model = build_model(arch, lookahead)
-    wave = speech(args.seconds, model.frontend_config.sample_rate)
-    row: dict[str, object] = {"arch": arch, "lookahead": model.net.lookahead}
+def measure(
+    arch: str, lookahead: int | None, win_length: int, args: argparse.Namespace, folder: Path
+) -> dict[str, object]:
+    model = build_model(arch, lookahead, win_length)
+    config = model.frontend_config
+    wave = speech(args.seconds, config.sample_rate)
+    window_ms = 1000 * win_length / config.sample_rate
+    row: dict[str, object] = {"arch": arch, "lookahead": model.net.lookahead, "window ms": window_ms}
     torch_times = hop_times(lambda: StreamingEstimator.for_model(model), wave, args.hops)
     row |= {f"torch {key}": value for key, value in torch_times.items()}
-    maker = onnx_maker(model, folder)
-    if maker is not None:
-        row |= {f"onnx {key}": value for key, value in hop_times(maker, wave, args.hops).items()}
+    maker = onnx_maker(model, folder / f"{arch}_{model.net.lookahead}_{win_length}.onnx")
+    row |= {f"onnx {key}": value for key, value in hop_times(maker, wave, args.hops).items()}
     estimator = StreamingEstimator.for_model(model)
     StreamingEstimator(estimator.step, estimator.layout).push(np.zeros(4 * estimator.layout.hop, np.float32))
     median, p95 = replay_latency(estimator, wave)
@@ -146,8 +152,8 @@ def main() -> None:
     rows = []
     harness.print_header(COLUMNS)
     with tempfile.TemporaryDirectory() as folder:
-        for arch, lookahead in QUICK_NETS if args.quick else NETS:
-            rows.append(measure(arch, lookahead, args, Path(folder)))
+        for arch, lookahead, win_length in QUICK_NETS if args.quick else NETS:
+            rows.append(measure(arch, lookahead, win_length, args, Path(folder)))
             harness.print_row(COLUMNS, rows[-1])
     print("(untrained random-init nets; one CPU thread; latency: 10 ms chunks in real time, PyTorch)")
     harness.save(args.out, args, rows=rows)

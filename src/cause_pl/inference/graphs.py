@@ -183,11 +183,10 @@ class StreamingStep(nn.Module):
         layout = self.layout
         arrived = torch.cat([samples, chunk])
         frame = self.features.normalise(self.features.mel.frames(arrived[None, -layout.win_length :]))
-        frames = torch.cat([mel, frame])[-layout.window_frames :]
-        mask = torch.cat([valid, frame_valid])[-layout.window_frames :]
-        aus = self.net.forward_masked(frames[None], mask[None])[0, layout.history : layout.history + 1]
-        emitted_valid = mask[layout.history : layout.history + 1]
-        next_frames = torch.cat([mel, frame])[-layout.state_frames :]
-        next_valid = torch.cat([valid, frame_valid])[-layout.state_frames :]
+        frames, mask = torch.cat([mel, frame]), torch.cat([valid, frame_valid])
+        window, window_mask = frames[-layout.window_frames :], mask[-layout.window_frames :]
+        aus = self.net.forward_masked(window[None], window_mask[None])[0, layout.history : layout.history + 1]
+        emitted_valid = window_mask[layout.history : layout.history + 1]
+        next_frames, next_valid = frames[-layout.state_frames :], mask[-layout.state_frames :]
         next_samples = arrived[-layout.carry_samples :]
         return aus.clamp(AU_MIN, AU_MAX), emitted_valid, next_samples, next_frames, next_valid
