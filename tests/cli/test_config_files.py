@@ -24,6 +24,9 @@ FLAG_HELP = {
     "sweep": "seed of the random search",
     "export": "folder the .onnx files are written to",
     "stream": "milliseconds of audio per chunk",
+    "mos-build": "still-face videos per listener captioned with the rating to give",
+    "mos-score": "attention checks a listener may get wrong and still count",
+    "import-ganimation": "the source critic's weights; without it the critic is untrained",
 }
 
 

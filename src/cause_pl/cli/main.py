@@ -142,6 +142,8 @@ def _commands() -> dict[str, Command]:
     from cause_pl.cli.estimate import estimate
     from cause_pl.cli.export import export
     from cause_pl.cli.ganimation_eval import ganimation_eval
+    from cause_pl.cli.import_ganimation import import_ganimation
+    from cause_pl.cli.mos import mos_build, mos_score
     from cause_pl.cli.stream import stream
     from cause_pl.cli.sweep import sweep
     from cause_pl.cli.table1 import table1
@@ -151,10 +153,13 @@ def _commands() -> dict[str, Command]:
         "animate": animate,
         "table1": table1,
         "ganimation-eval": ganimation_eval,
+        "import-ganimation": import_ganimation,
         "demo": demo,
         "sweep": sweep,
         "stream": stream,
         "export": export,
+        "mos-build": mos_build,
+        "mos-score": mos_score,
     }
 
 
@@ -168,12 +173,18 @@ Other commands:
                                                a still face animated by speech (mp4 with sound)
   table1 --shards DIR --ckpt CKPT [CKPT ...]   the paper's Table 1 (MAE/MSE with 95% CIs, Zero baseline)
   ganimation-eval --ckpt CKPT --shards DIR     AU error and identity score of a GANimation checkpoint
+  import-ganimation --generator G.pth [--critic D.pth] --out OUT.ckpt [--layout auto]
+                                               public GANimation weights (official, replicate,
+                                               vipermu layouts) as a GANimation checkpoint
   demo [--out demo_out] [--quick]              the main job on built-in synthetic data
   sweep SWEEP.yaml [--count N] [-- OVERRIDES]  run a W&B sweep file locally and offline (grid/random)
   stream [AUDIO] --ckpt CKPT [--stdin]         live AU rows (CSV/JSON lines) as audio arrives, from a
                                                file or raw PCM on stdin, with per-row latency
   export --ckpt CKPT --out DIR                 ONNX files of a checkpoint (CAUSE offline + streaming,
                                                or the GANimation generator) for onnxruntime
+  mos-build --audio A [A ...] --face F --ganimation_ckpt G --systems NAME=CKPT|AU_CSV_DIR ... --out DIR
+                                               the paper's naturalness test as a static web page kit
+  mos-score DIR RATINGS [RATINGS ...]          its MOS with 95% CIs, pairwise tests and bar chart
 
 Each takes --config FILE.yaml, prints its effective config with --print_config and spells flags
 with underscores, as LightningCLI does. Run `cause-pl COMMAND --help` for a command's options.
