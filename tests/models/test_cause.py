@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader
 from cause_pl.au import NUM_AUS
 from cause_pl.features.mel import MelConfig, MelFrontend
 from cause_pl.inference.estimate import estimate_aus
-from cause_pl.models.cause import CAUSERegressor, load_cause_checkpoint, masked_l1
+from cause_pl.models.cause import CAUSERegressor, load_cause_checkpoint
+from cause_pl.nets.outputs import masked_l1
 from cause_pl.synthetic.speech import synth_utterance
 
 SMALL_FRONTEND = MelConfig(n_mels=64, f_max=7600.0)

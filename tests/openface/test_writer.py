@@ -36,8 +36,8 @@ def test_failed_write_keeps_the_previous_csv(tmp_path, monkeypatch):
     previous = path.read_bytes()
     real_write_rows = writer._write_rows
 
-    def two_rows_then_disk_full(values, valid, fps, stream, decimals):
-        real_write_rows(values[:2], valid[:2], fps, stream, decimals)
+    def two_rows_then_disk_full(values, valid, fps, stream, decimals, columns):
+        real_write_rows(values[:2], valid[:2], fps, stream, decimals, columns)
         stream.flush()
         raise OSError(28, "No space left on device")
 
@@ -54,3 +54,14 @@ def test_a_complete_write_replaces_the_previous_csv(tmp_path):
     write_openface_style_csv(aus(3), 25, path)
     assert len(path.read_text().splitlines()) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aus.csv"]
+
+
+def test_other_targets_are_written_under_their_own_columns(tmp_path):
+    path = tmp_path / "emotions.csv"
+    values = np.full((3, 2), 0.5)
+    write_openface_style_csv(values, 25, path, columns=("happiness", "sadness"))
+    lines = path.read_text().splitlines()
+    assert lines[0] == "frame, face_id, timestamp, confidence, success, happiness, sadness"
+    assert lines[1].endswith("0.500, 0.500") and len(lines) == 4
+    with pytest.raises(ValueError, match=r"shape \(frames, 3\)"):
+        write_openface_style_csv(values, 25, path, columns=("a", "b", "c"))

@@ -44,7 +44,7 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
 
-from cause_pl.au import AU_MAX, AU_MIN
+from cause_pl.au import AU_LABELS, AU_MAX, AU_MIN
 from cause_pl.evaluation.plots import au_tracks_figure, figure_to_png, per_au_bar_chart, write_png
 from cause_pl.metrics.report import METRIC_NAMES, AUReport
 
@@ -191,7 +191,9 @@ class AUReportCallback(pl.Callback):
             title += f" · MAE {mae:.3f} on {int(valid.sum())} valid frames"
         else:
             title += " · no valid frame"
-        return au_tracks_figure(pred.numpy(), utterance.au.numpy(), valid.numpy(), fps=self.fps, title=title)
+        targets = getattr(pl_module, "targets", None)  # a CAUSERegressor names its columns
+        labels = AU_LABELS if targets is None else targets.labels
+        return au_tracks_figure(pred.numpy(), utterance.au.numpy(), valid.numpy(), self.fps, title, labels=labels)
 
     def _write_files(self, stem: str, report: AUReport, figures: _Figures | None) -> None:
         if self._report_dir is None:
@@ -223,7 +225,8 @@ def _predict(pl_module: pl.LightningModule, mel: Tensor) -> Tensor:
             pred = pl_module(mel.unsqueeze(0).to(pl_module.device, pl_module.dtype))[0]  # type: ignore[arg-type]
     finally:
         pl_module.train(was_training)
-    return pred.clamp(AU_MIN, AU_MAX).float().cpu()
+    finalise = getattr(pl_module, "finalise", None)  # a CAUSERegressor maps outputs to its targets
+    return (finalise(pred) if finalise is not None else pred.clamp(AU_MIN, AU_MAX)).float().cpu()
 
 
 def _log_to(logger: Logger, stage: str, metric: str, report: AUReport, figures: _Figures, step: int) -> bool:

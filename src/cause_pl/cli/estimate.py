@@ -49,7 +49,7 @@ def estimate(
     aus, _ = estimate_file(model, audio, chunk_frames=chunk_frames)
     elapsed = time.perf_counter() - started
     fps = model.frontend_config.fps
-    write_openface_style_csv(aus, fps, sys.stdout if out == "-" else Path(out))
+    write_openface_style_csv(aus, fps, sys.stdout if out == "-" else Path(out), columns=model.targets.columns)
     seconds = len(aus) / fps
     print(
         f"{audio}: {len(aus)} frames ({seconds:.1f} s) in {elapsed:.2f} s "

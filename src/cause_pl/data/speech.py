@@ -4,7 +4,8 @@ Every batch is a dict (the CAUSE model relies on exactly this):
 
 - ``mel``: float32 ``(B, T, n_mels)``, raw log-mel as stored (not normalised: the model normalises
   with the statistics it stores, :attr:`SpeechAUDataModule.mel_mean` / ``mel_std``);
-- ``au``: float32 ``(B, T, 17)`` on the 0..5 scale;
+- ``au``: float32 ``(B, T, 17)`` on the 0..5 scale, or ``(B, T, K)`` of the targets the shards'
+  index.json names (:attr:`SpeechAUDataModule.targets`, :mod:`cause_pl.targets`);
 - ``mask``: bool ``(B, T)``, True where the AU label is valid and the frame is not padding;
 - ``lengths``: int64 ``(B,)``, frames before padding;
 - ``keys``: list of the utterance keys.
@@ -31,14 +32,15 @@ from cause_pl.data.reading import Sample
 from cause_pl.features.mel import MelConfig
 from cause_pl.shards.schema import SPEECH_AU, ShardError, decode_npy
 from cause_pl.shards.urls import DEFAULT_PIPE_TIMEOUT
+from cause_pl.targets import TargetSpec
 
 SEQUENCE_FIELDS = ("mel", "au", "mask")
 BATCH_DTYPES = {"mel": torch.float32, "au": torch.float32, "mask": torch.bool}
 STORED_FILES = ("mel.npy", "au.npy", "valid.npy")
 
 
-def decode_utterance(sample: Sample, n_mels: int) -> Sample:
-    """Raw ``speech_au`` sample -> ``key``, ``mel`` (F, n_mels), ``au`` (F, 17), ``mask`` (F,) bool.
+def decode_utterance(sample: Sample, n_mels: int, num_targets: int = NUM_AUS) -> Sample:
+    """Raw ``speech_au`` sample -> ``key``, ``mel`` (F, n_mels), ``au`` (F, num_targets), ``mask`` (F,) bool.
 
     ``mel`` and ``au`` are read-only views of the stored arrays (float16): the collate functions
     convert them to float32 once per batch, after cropping (:data:`BATCH_DTYPES`).
@@ -51,10 +53,10 @@ def decode_utterance(sample: Sample, n_mels: int) -> Sample:
     au = decode_npy(sample["au.npy"])
     valid = decode_npy(sample["valid.npy"]).astype(bool, copy=False)
     frames = len(mel)
-    if frames < 1 or mel.shape != (frames, n_mels) or au.shape != (frames, NUM_AUS) or valid.shape != (frames,):
+    if frames < 1 or mel.shape != (frames, n_mels) or au.shape != (frames, num_targets) or valid.shape != (frames,):
         raise ShardError(
             f"{where}: shapes mel {mel.shape}, au {au.shape}, valid {valid.shape}; "
-            f"expected (F, {n_mels}), (F, {NUM_AUS}), (F,) with F >= 1"
+            f"expected (F, {n_mels}), (F, {num_targets}), (F,) with F >= 1"
         )
     if not (np.isfinite(mel).all() and np.isfinite(au).all()):  # NaN would reach losses, metrics and tables
         raise ShardError(f"{where}: mel or au holds NaN or infinite values")
@@ -141,8 +143,13 @@ class SpeechAUDataModule(ShardDataModule):
 
     @property
     def au_mean(self) -> torch.Tensor:
-        """Per-AU mean intensity over valid training frames, float32 ``(17,)``."""
+        """Per-target mean over valid training frames (AU intensities by default), float32 ``(K,)``."""
         return torch.from_numpy(self.index.array("au_mean"))
+
+    @property
+    def targets(self) -> TargetSpec:
+        """What ``au`` holds per frame (index.json's ``targets``; the 17 AUs if it names none)."""
+        return self.index.targets
 
     def setup(self, stage: str | None = None) -> None:
         """The base checks, plus: the shards' frontend equals a given ``frontend``."""
@@ -161,7 +168,7 @@ class SpeechAUDataModule(ShardDataModule):
         )
 
     def decoder(self) -> Callable[[Sample], Sample]:
-        return partial(decode_utterance, n_mels=self.frontend_config.n_mels)
+        return partial(decode_utterance, n_mels=self.frontend_config.n_mels, num_targets=self.targets.size)
 
     def train_augmenter(self) -> Callable[[Sample, random.Random], Sample]:
         return partial(random_crop, frames=self.crop_frames)

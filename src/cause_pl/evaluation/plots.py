@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from cause_pl.au import ACTION_UNITS, AU_MAX, AU_MIN, NUM_AUS, au_index
+from cause_pl.au import ACTION_UNITS, AU_LABELS, AU_MAX, AU_MIN
 from cause_pl.media.atomic import atomic_output
 from cause_pl.metrics.report import METRIC_NAMES, AUReport, Estimate
 
@@ -95,17 +95,28 @@ def au_tracks_figure(
     fps: float = 25,
     title: str = "",
     aus: Sequence[int] | None = None,
+    labels: Sequence[str] = AU_LABELS,
 ) -> Figure:
     """Predicted vs true intensity over time (seconds), one panel per AU code in ``aus``.
 
-    ``pred`` and ``true`` are (T, 17) in the order of ``cause_pl.au``; ``mask`` (T,) marks valid
-    frames. Invalid frames are shaded and the target is not drawn there (OpenFace's values on
-    them are not measurements). Frame ``i`` is centred at ``i / fps`` seconds.
+    ``pred`` and ``true`` are (T, K) with columns named by ``labels`` (default: the 17 AUs in the
+    order of ``cause_pl.au``; other targets, :mod:`cause_pl.targets`, pass theirs); ``mask`` (T,)
+    marks valid frames. Panels: the AUs ``aus`` among the columns (default: a few that move with
+    speech), or for other targets the first ``2 * MAX_TRACK_ROWS`` columns. Invalid frames are shaded and
+    the target is not drawn there (OpenFace's values on them are not measurements). Frame ``i`` is
+    centred at ``i / fps`` seconds.
     """
-    pred_array, true_array, valid = _check_tracks(pred, true, mask, fps)
-    codes = tuple(DEFAULT_TRACK_AUS if aus is None else aus)
+    pred_array, true_array, valid = _check_tracks(pred, true, mask, fps, len(labels))
+    for code in aus or ():
+        if f"AU{code:02d}" not in labels:
+            raise KeyError(f"au_tracks_figure: AU{code} is not among the columns {list(labels)}")
+    wanted = [f"AU{code:02d}" for code in (DEFAULT_TRACK_AUS if aus is None else aus)]
+    columns_shown = [list(labels).index(label) for label in wanted if label in labels]
+    if aus is None and not columns_shown:  # not AUs: the first columns
+        columns_shown = list(range(min(len(labels), 2 * MAX_TRACK_ROWS)))
+    codes = tuple(columns_shown)
     if not codes:
-        raise ValueError("au_tracks_figure: aus must name at least one AU code")
+        raise ValueError(f"au_tracks_figure: aus must name at least one of the columns {list(labels)}")
     columns = math.ceil(len(codes) / MAX_TRACK_ROWS)
     rows = math.ceil(len(codes) / columns)
     figure = _new_figure(width=6.5 * columns, height=1.3 * rows + 1.0)
@@ -118,13 +129,14 @@ def au_tracks_figure(
         if position >= len(codes):
             panel.set_visible(False)
             continue
-        au = au_index(codes[position])
+        au = codes[position]
         for start, stop in runs:
             panel.axvspan((start - 0.5) / fps, (stop - 0.5) / fps, **_INVALID_SHADE)
         panel.plot(seconds, target_on_valid[:, au], color="black", linewidth=1.0, label="OpenFace")
         panel.plot(seconds, pred_array[:, au], color=PREDICTOR_COLORS["model"], linewidth=1.0, label="predicted")
         panel.set_ylim(*_track_limits(pred_array[:, au], target_on_valid[:, au]))
-        panel.set_ylabel(f"{ACTION_UNITS[au].label}\n{ACTION_UNITS[au].name}", fontsize=8)
+        name = _AU_NAMES.get(labels[au])
+        panel.set_ylabel(f"{labels[au]}\n{name}" if name else labels[au], fontsize=8)
         panel.tick_params(labelsize=8)
         panel.grid(alpha=0.3)
     for panel in grid[-1]:  # shared x: tick labels on the bottom row only, so the label there too
@@ -189,13 +201,13 @@ def _au_tick_label(label: str) -> str:
 
 
 def _check_tracks(
-    pred: ArrayLike, true: ArrayLike, mask: ArrayLike, fps: float
+    pred: ArrayLike, true: ArrayLike, mask: ArrayLike, fps: float, width: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pred_array = np.asarray(pred, dtype=np.float64)
     true_array = np.asarray(true, dtype=np.float64)
     valid = np.asarray(mask)
-    if pred_array.ndim != 2 or pred_array.shape[1] != NUM_AUS or pred_array.shape[0] == 0:
-        raise ValueError(f"au_tracks_figure: pred must be (frames >= 1, {NUM_AUS}), got shape {pred_array.shape}")
+    if pred_array.ndim != 2 or pred_array.shape[1] != width or pred_array.shape[0] == 0:
+        raise ValueError(f"au_tracks_figure: pred must be (frames >= 1, {width}), got shape {pred_array.shape}")
     if true_array.shape != pred_array.shape:
         raise ValueError(
             f"au_tracks_figure: true has shape {true_array.shape}, pred has {pred_array.shape}; they must match"

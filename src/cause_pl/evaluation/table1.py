@@ -11,7 +11,6 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from cause_pl.au import AU_MAX, AU_MIN
 from cause_pl.data.speech import SpeechAUDataModule
 from cause_pl.evaluation.coverage import IncompleteEvaluationError, check_coverage
 from cause_pl.media.atomic import atomic_output
@@ -26,18 +25,18 @@ __all__ = ["IncompleteEvaluationError", "evaluate", "evaluate_on_shards", "table
 def evaluate(
     model: CAUSERegressor, data: SpeechAUDataModule, split: str, device: str, allow_missing: bool = False
 ) -> AUReport:
-    """Metrics of ``model`` (predictions clamped to 0..5, as at inference) on every utterance of a split.
+    """Metrics of ``model`` (predictions as at inference, ``model.finalise``) on every utterance of a split.
 
     Unreadable samples (damaged shards) raise :class:`IncompleteEvaluationError`; with ``allow_missing``
     the readable ones are evaluated and the report's ``unread_utterances`` says how many were left out.
     """
     model.to(device).eval()
-    metric = AUMetrics(model.hparams.num_aus, mean_au=data.au_mean).to(device)
+    metric = AUMetrics(model.targets.size, mean_au=data.au_mean, labels=model.targets.labels).to(device)
     loader = data.test_dataloader() if split == "test" else data.val_dataloader()
     evaluated = 0
     for batch in tqdm(loader, desc=f"{split}", unit="batch", leave=False):
         mel, au, mask = (batch[name].to(device) for name in ("mel", "au", "mask"))
-        metric.update(model(mel).clamp(AU_MIN, AU_MAX), au, mask)
+        metric.update(model.finalise(model(mel)), au, mask)
         evaluated += mel.shape[0]
     missing = check_coverage(data, split, loader, evaluated, allow_missing)
     return dataclasses.replace(metric.compute(), unread_utterances=missing)

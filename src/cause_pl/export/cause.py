@@ -16,7 +16,6 @@ import torch
 from torch import nn
 from torch.export import Dim
 
-from cause_pl.au import AU_COLUMNS
 from cause_pl.export.onnx_file import export_onnx
 from cause_pl.inference.graphs import OfflineAUModel, StreamingStep
 from cause_pl.models.cause import CAUSERegressor
@@ -117,5 +116,5 @@ def _common_metadata(model: CAUSERegressor) -> dict[str, Any]:
         "sample_rate": model.frontend_config.sample_rate,
         "fps": model.frontend_config.fps,
         "num_outputs": num_aus,
-        "au_columns": list(AU_COLUMNS) if num_aus == len(AU_COLUMNS) else [f"out{i}" for i in range(num_aus)],
+        "au_columns": list(model.targets.columns),
     }

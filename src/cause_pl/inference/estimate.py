@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cause_pl.au import AU_MAX, AU_MIN
 from cause_pl.features.mel import MelFrontend
 from cause_pl.media.audio import stream_audio
 from cause_pl.models.cause import CAUSERegressor
@@ -114,6 +113,8 @@ def estimate_aus(
 ) -> Tensor:
     """AU intensities (F, num_aus) float32 on CPU, clamped to 0..5, for a mono ``wave``.
 
+    Models of other targets (:mod:`cause_pl.targets`) give theirs, mapped by ``model.finalise``.
+
     ``wave`` is 1-D at the model's sample rate; F = ``model.frontend_config.num_frames(len(wave))``
     and row ``i`` is the face at ``i / fps`` seconds. The model runs on its own device (that of its
     parameters); ``device`` runs it elsewhere for this call only: it is moved there and back, so it is
@@ -178,7 +179,7 @@ def _estimate(model: CAUSERegressor, blocks: Iterator[Tensor], chunk_frames: int
         first = max(0, start - context)
         last = stop + context if total is None else min(total, stop + context)
         aus = model(log_mel_frames(frontend, window, first, last, offset).unsqueeze(0))[0, start - first : stop - first]
-        results.append(aus.clamp(AU_MIN, AU_MAX).float().cpu())
+        results.append(model.finalise(aus).float().cpu())
         start = stop
         keep_from = max(0, (max(0, start - context) - margin) * hop)
         window, offset = window[max(0, keep_from - offset) :], max(offset, keep_from)

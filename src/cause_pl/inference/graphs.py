@@ -23,10 +23,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from cause_pl.au import AU_MAX, AU_MIN
 from cause_pl.features.dft_mel import DFTLogMel
 from cause_pl.models.cause import MIN_MEL_STD, CAUSERegressor
 from cause_pl.nets.cause import CauseNet
+from cause_pl.nets.outputs import TargetActivation
 
 
 def folded_net(net: CauseNet) -> CauseNet:
@@ -65,16 +65,18 @@ class NormalisedMel(nn.Module):
 
 
 class OfflineAUModel(nn.Module):
-    """Waveform ``(samples,)`` at the model's sample rate -> AUs ``(frames, num_outputs)`` clamped to 0..5."""
+    """Waveform ``(samples,)`` at the model's sample rate -> AUs ``(frames, num_outputs)`` clamped to 0..5
+    (other targets: mapped as ``model.finalise`` does)."""
 
     def __init__(self, model: CAUSERegressor) -> None:
         super().__init__()
         self.features = NormalisedMel(model)
         self.net = folded_net(model.net)
+        self.finalise = TargetActivation(model.targets)
 
     def forward(self, wave: Tensor) -> Tensor:
         mel = self.features.normalise(self.features.mel(wave))
-        return self.net(mel[None])[0].clamp(AU_MIN, AU_MAX)
+        return self.finalise(self.net(mel[None])[0])
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ class StreamingStep(nn.Module):
             )
         self.features = NormalisedMel(model)
         self.net = folded_net(net)
+        self.finalise = TargetActivation(model.targets)
         self.layout = StreamLayout(
             sample_rate=config.sample_rate,
             fps=config.fps,
@@ -189,4 +192,4 @@ class StreamingStep(nn.Module):
         emitted_valid = window_mask[layout.history : layout.history + 1]
         next_frames, next_valid = frames[-layout.state_frames :], mask[-layout.state_frames :]
         next_samples = arrived[-layout.carry_samples :]
-        return aus.clamp(AU_MIN, AU_MAX), emitted_valid, next_samples, next_frames, next_valid
+        return self.finalise(aus), emitted_valid, next_samples, next_frames, next_valid

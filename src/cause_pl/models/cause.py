@@ -23,14 +23,16 @@ from lightning_fabric.utilities.data import AttributeDict
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
-from cause_pl.au import AU_MAX, AU_MIN, NUM_AUS
+from cause_pl.au import NUM_AUS
 from cause_pl.features.mel import MelConfig, MelFrontend
 from cause_pl.metrics.au_metrics import AUMetrics
 from cause_pl.metrics.report import AUReport
 from cause_pl.models.checkpoints import check_fits, load_module
 from cause_pl.models.schedules import SCHEDULERS, lr_schedule
 from cause_pl.nets.cause import CauseNet
+from cause_pl.nets.outputs import TargetActivation, target_loss
 from cause_pl.nets.registry import build_cause_net
+from cause_pl.targets import TargetSpec, model_targets
 
 MIN_MEL_STD = 1e-3
 """Floor on a band's std when normalising, so a constant band does not blow up (log-mel units)."""
@@ -41,17 +43,6 @@ CHECKPOINT_KEY = "cause_pl"
 
 DATAMODULE_STATS: tuple[str, ...] = ("frontend_config", "mel_mean", "mel_std", "au_mean")
 """What a datamodule exposes for the model to copy its normalisation from."""
-
-
-def masked_l1(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
-    """Paper eq. 2 on valid frames: sum |target - pred| / (valid frames * AUs); 0 if none is valid.
-
-    Invalid frames (masked out) contribute neither value nor gradient, whatever they hold (NaN too).
-    """
-    valid = mask.unsqueeze(-1)
-    error = (pred - target.masked_fill(~valid, 0.0)).abs()
-    total = torch.where(valid, error, 0.0).sum()
-    return total / (mask.sum() * pred.shape[-1]).clamp_min(1)
 
 
 def _as_config(frontend: MelConfig | Mapping[str, Any]) -> MelConfig:
@@ -91,7 +82,9 @@ class CAUSERegressor(pl.LightningModule):
         scheduler: one of ``SCHEDULERS``; warmup_steps: linear warmup (not with ``plateau``).
         dropout: the net's dropout; ``None`` keeps the paper's (0.1, none for the RNN).
         frontend: ``MelConfig.to_dict()``; ``None`` takes the datamodule's at the first setup.
-        num_aus: targets per frame.
+        num_aus: targets per frame; with ``targets`` given, their size (the default 17 gives way).
+        targets: what the net regresses (``TargetSpec.to_dict()``, :mod:`cause_pl.targets`); ``None``
+            takes the datamodule's at the first setup, or the 17 AUs without one.
         log_per_au: also log per-AU metrics (``val/AU12/mae`` ...), not only AU averages.
     """
 
@@ -114,6 +107,7 @@ class CAUSERegressor(pl.LightningModule):
         num_aus: int = NUM_AUS,
         log_per_au: bool = True,
         lookahead: int | None = None,
+        targets: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if scheduler not in SCHEDULERS:
@@ -128,14 +122,19 @@ class CAUSERegressor(pl.LightningModule):
         # Stored as plain types (hparams go into checkpoints loaded with weights_only=True).
         betas = (float(betas[0]), float(betas[1]))
         frontend = None if frontend is None else _as_config(frontend).to_dict()
+        spec = model_targets(targets, num_aus)
+        targets = None if targets is None else spec.to_dict()
         self.save_hyperparameters()
+        self.hparams["num_aus"] = spec.size
+        self._targets = spec
+        self._targets_given = targets is not None
         self._frontend_given = frontend is not None
         config = MelConfig.from_dict(frontend) if frontend is not None else MelConfig()
         self._frontend_config = config
         self.net: CauseNet = self._build_net(config.n_mels)
         self.register_buffer("mel_mean", torch.zeros(config.n_mels))
         self.register_buffer("mel_std", torch.ones(config.n_mels))
-        self.register_buffer("au_mean", torch.zeros(num_aus))
+        self.register_buffer("au_mean", torch.zeros(spec.size))
         self.register_buffer("stats_set", torch.tensor(False))
         self.last_report: dict[str, AUReport] = {}
         """The latest ``AUReport`` per stage ("val", "test"), for callbacks and notebooks."""
@@ -147,7 +146,30 @@ class CAUSERegressor(pl.LightningModule):
             options["lookahead"] = self.hparams.lookahead
         return build_cause_net(self.hparams.arch, in_dim=n_mels, out_dim=self.hparams.num_aus, **options)
 
-    # --- frontend and normalisation --------------------------------------------------------------
+    # --- targets, frontend and normalisation -----------------------------------------------------
+
+    @property
+    def targets(self) -> TargetSpec:
+        """What the net regresses per frame (names, range, kind)."""
+        return self._targets
+
+    def finalise(self, raw: Tensor) -> Tensor:
+        """Raw net outputs -> targets: clamped to their range, or a softmax for distributions."""
+        return TargetActivation(self._targets)(raw)
+
+    def _use_targets(self, spec: TargetSpec, source: str) -> None:
+        """Adopt ``spec`` while the model is untrained and was given none; otherwise it must be equal."""
+        if spec == self._targets:
+            return
+        if self._targets_given or self.has_stats:
+            raise ValueError(
+                f"CAUSERegressor: {source} has targets {spec.name!r} ({spec.size}: {', '.join(spec.labels[:4])}, ...), "
+                f"the model regresses {self._targets.name!r} ({self._targets.size})"
+            )
+        self._targets = spec
+        self.hparams["targets"], self.hparams["num_aus"] = spec.to_dict(), spec.size
+        self.net = self._build_net(self._frontend_config.n_mels)
+        self.au_mean = torch.zeros(spec.size, device=self.au_mean.device)
 
     @property
     def frontend_config(self) -> MelConfig:
@@ -203,6 +225,8 @@ class CAUSERegressor(pl.LightningModule):
                     "au_mean; training on unnormalised features without a mean-AU baseline"
                 )
             return
+        if (targets := getattr(datamodule, "targets", None)) is not None:
+            self._use_targets(targets, "the datamodule")
         self._use_frontend(_as_config(provided["frontend_config"]), "the datamodule")
         if not self.has_stats:
             self.set_normalization(provided["mel_mean"], provided["mel_std"], provided["au_mean"])
@@ -227,7 +251,7 @@ class CAUSERegressor(pl.LightningModule):
         return self.net(normalised, lengths)
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
-        loss = masked_l1(self(batch["mel"], batch["lengths"]), batch["au"], batch["mask"])
+        loss = target_loss(self._targets, self(batch["mel"], batch["lengths"]), batch["au"], batch["mask"])
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch["mel"].shape[0])
         return loss
 
@@ -240,11 +264,11 @@ class CAUSERegressor(pl.LightningModule):
     def _evaluate(self, stage: str, batch: Mapping[str, Any]) -> None:
         """Log the loss (pooled over valid frames) and score clamped predictions, as inference outputs."""
         pred, mask = self(batch["mel"], batch["lengths"]), batch["mask"]
-        loss = masked_l1(pred, batch["au"], mask)
+        loss = target_loss(self._targets, pred, batch["au"], mask)
         self.log(
             f"{stage}/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=max(int(mask.sum()), 1)
         )
-        self._metrics[stage].update(pred.clamp(AU_MIN, AU_MAX), batch["au"], mask)
+        self._metrics[stage].update(self.finalise(pred), batch["au"], mask)
 
     def on_validation_epoch_start(self) -> None:
         self._start_metrics("val")
@@ -261,7 +285,8 @@ class CAUSERegressor(pl.LightningModule):
     def _start_metrics(self, stage: str) -> None:
         """A fresh metric per epoch, so its mean-AU baseline is always the current ``au_mean``."""
         mean_au = self.au_mean if self.has_stats else None
-        self._metrics[stage] = AUMetrics(self.hparams.num_aus, mean_au=mean_au).to(self.device)
+        labels = self._targets.labels
+        self._metrics[stage] = AUMetrics(self._targets.size, mean_au=mean_au, labels=labels).to(self.device)
 
     def _finish_metrics(self, stage: str) -> None:
         report = self._metrics.pop(stage).compute()  # synced over all DDP ranks already
@@ -269,11 +294,11 @@ class CAUSERegressor(pl.LightningModule):
         self.log_dict(report.as_flat_dict(stage, per_au=self.hparams.log_per_au), sync_dist=False)
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
-        """Per utterance ``{"key", "au": float32 (length, num_aus) on CPU}``, clamped to 0..5.
+        """Per utterance ``{"key", "au": float32 (length, num_aus) on CPU}``, mapped by :meth:`finalise`.
 
         ``lengths`` keep each utterance's AUs independent of the padding of its batch.
         """
-        aus = self(batch["mel"], batch["lengths"]).clamp(AU_MIN, AU_MAX).float().cpu()
+        aus = self.finalise(self(batch["mel"], batch["lengths"])).float().cpu()
         return [
             {"key": key, "au": aus[row, :length]}
             for row, (key, length) in enumerate(zip(batch["keys"], batch["lengths"].tolist(), strict=True))

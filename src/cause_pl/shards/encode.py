@@ -22,8 +22,9 @@ from cause_pl.au import AU_MAX, AU_MIN
 from cause_pl.features.mel import MelConfig, MelFrontend
 from cause_pl.media.image import to_rgb
 from cause_pl.shards.index import DatasetIndex
-from cause_pl.shards.schema import INDEX_FILE, REJECTED_FILE, face_sample, speech_sample
+from cause_pl.shards.schema import INDEX_FILE, REJECTED_FILE, ShardError, face_sample, speech_sample
 from cause_pl.shards.writer import Processed, clamped_au_values
+from cause_pl.targets import DEFAULT_TARGETS, TargetSpec
 
 DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
 """Parallel processes of a recipe unless ``--workers`` says otherwise."""
@@ -36,11 +37,12 @@ def require_folder(path: Path, flag: str) -> Path:
     return path
 
 
-def clamp_aus(au: np.ndarray) -> tuple[np.ndarray, int]:
-    """``au`` as float32 clamped to AU_MIN..AU_MAX, and how many values lay strictly outside (-0.0 and 5.0 do not)."""
+def clamp_aus(au: np.ndarray, low: float = AU_MIN, high: float = AU_MAX) -> tuple[np.ndarray, int]:
+    """``au`` as float32 clamped to ``low..high`` (the AU range by default), and how many values lay
+    strictly outside (-0.0 and 5.0 do not)."""
     au = np.asarray(au, dtype=np.float32)
-    outside = int(np.count_nonzero((au < AU_MIN) | (au > AU_MAX)))
-    return np.clip(au, AU_MIN, AU_MAX), outside
+    outside = int(np.count_nonzero((au < low) | (au > high)))
+    return np.clip(au, low, high), outside
 
 
 @lru_cache(maxsize=4)
@@ -55,10 +57,20 @@ def log_mel(wave: np.ndarray | torch.Tensor, config: MelConfig) -> np.ndarray:
     return _frontend(config)(wave).numpy()
 
 
-def encode_speech(key: str, mel: np.ndarray, au: np.ndarray, valid: np.ndarray, meta: Mapping[str, Any]) -> Processed:
-    """A ``speech_au`` sample from frame-aligned arrays, trimmed to the shorter stream, AUs clamped to 0..5."""
+def encode_speech(
+    key: str,
+    mel: np.ndarray,
+    au: np.ndarray,
+    valid: np.ndarray,
+    meta: Mapping[str, Any],
+    targets: TargetSpec = DEFAULT_TARGETS,
+) -> Processed:
+    """A ``speech_au`` sample from frame-aligned arrays, trimmed to the shorter stream, targets (AUs by
+    default) clamped to their range."""
     frames = min(len(mel), len(au))
-    au, clamped = clamp_aus(au[:frames])
+    if np.asarray(au).ndim != 2 or np.asarray(au).shape[1] != targets.size:
+        raise ShardError(f"sample {key}: targets of shape {np.asarray(au).shape}, expected (F, {targets.size})")
+    au, clamped = clamp_aus(au[:frames], targets.low, targets.high)
     mel, valid = mel[:frames], valid[:frames]
     return Processed(speech_sample(key, mel, au, valid, meta), au=au, valid=valid, mel=mel, clamped=clamped)
 

@@ -15,24 +15,30 @@ from typing import Any
 
 import numpy as np
 
-from cause_pl.au import NUM_AUS
 from cause_pl.shards.schema import INDEX_FILE, KINDS, SCHEMA_VERSION, SPLITS, ShardError
+from cause_pl.targets import TargetSpec, resolve_targets
 
 
 @dataclass
 class FeatureStats:
-    """Running sums for dataset statistics: per-band mel mean/std and per-AU mean over valid frames."""
+    """Running sums for dataset statistics: per-band mel mean/std and per-target mean over valid frames.
+
+    The targets are AU intensities unless the dataset says otherwise (``cause_pl.targets``); their
+    width is taken from the first sample added (``au_sum`` is empty until then).
+    """
 
     mel_sum: np.ndarray | None = None
     mel_sq_sum: np.ndarray | None = None
     mel_frames: int = 0
-    au_sum: np.ndarray = field(default_factory=lambda: np.zeros(NUM_AUS))
+    au_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
     au_frames: int = 0
 
     def add(self, au: np.ndarray, valid: np.ndarray, mel: np.ndarray | None = None) -> None:
-        """Add one sample: ``au`` (F, 17) with ``valid`` (F,), optionally its ``mel`` (F, n_mels)."""
-        au = np.asarray(au, dtype=np.float64).reshape(-1, NUM_AUS)
+        """Add one sample: targets ``au`` (F, K) with ``valid`` (F,), optionally its ``mel`` (F, n_mels)."""
         valid = np.asarray(valid, dtype=bool).reshape(-1)
+        au = np.asarray(au, dtype=np.float64).reshape(valid.shape[0], -1)
+        if self.au_sum.size == 0:
+            self.au_sum = np.zeros(au.shape[1])
         self.au_sum = self.au_sum + au[valid].sum(axis=0)
         self.au_frames += int(valid.sum())
         if mel is not None:
@@ -46,7 +52,10 @@ class FeatureStats:
 
     def merge(self, other: FeatureStats) -> FeatureStats:
         """Sum of two running statistics (shards are processed independently)."""
-        merged = FeatureStats(au_sum=self.au_sum + other.au_sum, au_frames=self.au_frames + other.au_frames)
+        au_sum = other.au_sum if self.au_sum.size == 0 else self.au_sum if other.au_sum.size == 0 else None
+        merged = FeatureStats(
+            au_sum=self.au_sum + other.au_sum if au_sum is None else au_sum, au_frames=self.au_frames + other.au_frames
+        )
         merged.mel_frames = self.mel_frames + other.mel_frames
         if self.mel_sum is None or other.mel_sum is None:
             source = self if other.mel_sum is None else other
@@ -132,6 +141,7 @@ class DatasetIndex:
     stats: Mapping[str, Any]
     frontend: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    targets_spec: Mapping[str, Any] | None = None
 
     @classmethod
     def load(cls, root: str | Path) -> DatasetIndex:
@@ -165,7 +175,16 @@ class DatasetIndex:
             stats=data.get("stats") or {},
             frontend=data.get("frontend"),
             extra=data.get("extra") or {},
+            targets_spec=data.get("targets"),
         )
+
+    @property
+    def targets(self) -> TargetSpec:
+        """What the samples' ``au.npy`` holds per frame: index.json's ``targets`` (absent: the 17 AUs)."""
+        try:
+            return resolve_targets(self.targets_spec)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ShardError(f"{self.root / INDEX_FILE}: bad 'targets' entry ({error})") from error
 
     def _split(self, split: str) -> list[dict[str, Any]]:
         if split not in self.splits:

@@ -3,8 +3,9 @@
 The ``index.json`` manifest beside the shards is :mod:`cause_pl.shards.index`.
 
 Two kinds of shards exist. ``speech_au``: one utterance per sample with ``mel.npy`` (frames, n_mels)
-float16, ``au.npy`` (frames, 17) float16 on the 0..5 scale, ``valid.npy`` (frames,) bool and a
-``json`` record. ``faces``: one image per sample with ``jpg``, ``au.npy`` (17,) float32 and ``json``.
+float16, ``au.npy`` (frames, 17) float16 on the 0..5 scale (or the targets index.json names),
+``valid.npy`` (frames,) bool and a ``json`` record. ``faces``: one image per sample with ``jpg``,
+``au.npy`` (17,) float32 and ``json``.
 Arrays are stored as plain ``.npy`` (never pickled) so any reader, ``webdataset`` included, decodes them.
 
 :func:`decode_npy` parses the ``.npy`` headers numpy writes instead of calling ``np.load``
@@ -109,12 +110,15 @@ def check_key(key: str) -> str:
 def speech_sample(
     key: str, mel: np.ndarray, au: np.ndarray, valid: np.ndarray, meta: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Encode one utterance as a ``speech_au`` sample; checks shapes agree frame for frame."""
+    """Encode one utterance as a ``speech_au`` sample; checks shapes agree frame for frame.
+
+    ``au`` holds the per-frame targets: the 17 AUs, or what index.json's ``targets`` names.
+    """
     frames = mel.shape[0]
-    if mel.ndim != 2 or au.shape != (frames, NUM_AUS) or valid.shape != (frames,):
+    if mel.ndim != 2 or au.ndim != 2 or au.shape[0] != frames or au.shape[1] < 1 or valid.shape != (frames,):
         raise ShardError(
             f"sample {key}: shapes disagree: mel {mel.shape}, au {au.shape}, valid {valid.shape}"
-            f" (expected (F, n_mels), (F, {NUM_AUS}), (F,))"
+            f" (expected (F, n_mels), (F, targets), (F,))"
         )
     return {
         "__key__": check_key(key),

@@ -155,13 +155,15 @@ def write_dataset(
     workers: int = 1,
     settings: Mapping[str, Any] | None = None,
     frontend: Mapping[str, Any] | None = None,
+    targets: Mapping[str, Any] | None = None,
     stats_split: str = "train",
     desc: str = "shards",
 ) -> DatasetIndex:
     """Write every job's shard (skipping complete ones), then ``index.json`` and ``rejected.jsonl``.
 
-    ``settings`` (anything that changes the shards' content, e.g. image size) and ``frontend`` are
-    fingerprinted with the plan, so resuming with other settings is an error rather than a mix.
+    ``targets`` (a ``TargetSpec.to_dict()``; ``None``: the 17 AUs) says what ``au.npy`` holds.
+    ``settings`` (anything that changes the shards' content, e.g. image size), ``frontend`` and
+    ``targets`` are fingerprinted with the plan, so resuming with other settings is an error rather than a mix.
     Statistics are computed over ``stats_split`` (the training split). Raises
     :class:`~cause_pl.shards.lock.FolderInUseError`, touching nothing, while another run writes ``out_dir``.
     """
@@ -169,11 +171,12 @@ def write_dataset(
     out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_folder(out_dir):
         (out_dir / PARTS_DIR).mkdir(exist_ok=True)
-        _check_plan(out_dir, _plan_fingerprint(kind, jobs, {"settings": settings, "frontend": frontend}))
+        fingerprinted = {"settings": settings, "frontend": frontend, **({"targets": targets} if targets else {})}
+        _check_plan(out_dir, _plan_fingerprint(kind, jobs, fingerprinted))
         for stale in out_dir.glob("*.partial"):
             stale.unlink()
         _run_jobs(out_dir, jobs, process, workers, desc)
-        return _write_manifest(out_dir, kind, jobs, frontend, stats_split, dict(settings or {}))
+        return _write_manifest(out_dir, kind, jobs, frontend, targets, stats_split, dict(settings or {}))
 
 
 def _run_jobs(out_dir: Path, jobs: Sequence[ShardJob], process: ProcessFn, workers: int, desc: str) -> None:
@@ -197,6 +200,7 @@ def _write_manifest(
     kind: str,
     jobs: Sequence[ShardJob],
     frontend: Mapping[str, Any] | None,
+    targets: Mapping[str, Any] | None,
     stats_split: str,
     extra: dict[str, Any],
 ) -> DatasetIndex:
@@ -221,6 +225,7 @@ def _write_manifest(
             "schema_version": SCHEMA_VERSION,
             "kind": kind,
             "frontend": frontend,
+            **({"targets": dict(targets)} if targets else {}),
             "splits": splits,
             "stats": {"split": stats_split, **stats.summary()},
             "rejected": len(rejected),
