@@ -31,6 +31,7 @@ def synthetic(
     face_size: int = DEFAULTS.face_size,
     only: Literal["speech_au", "faces"] | None = None,
     frontend: MelConfig = DEFAULTS.frontend,
+    targets: str = DEFAULTS.targets,
 ) -> int:
     """Write both synthetic corpora (speech+AU, faces+AU) as shards into OUT/speech_au/ and OUT/faces/.
 
@@ -51,6 +52,8 @@ def synthetic(
         face_size: face image side in pixels
         only: write one corpus only (speech_au or faces)
         frontend: mel frontend of the speech corpus
+        targets: what the speech corpus regresses: aus (17), disfa (12 AUs), fera (5 AUs), emotions (8 FERPlus
+            class distributions, the paper's CME baseline) or AU columns, e.g. AU12_r,AU25_r
     """
     try:
         spec = SyntheticCorpusSpec(
@@ -65,6 +68,7 @@ def synthetic(
             shard_size=shard_size,
             face_shard_size=face_shard_size,
             frontend=frontend,
+            targets=targets,
         )
     except ValueError as error:
         raise UsageError(str(error)) from error

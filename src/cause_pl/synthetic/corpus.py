@@ -11,13 +11,19 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+
+from cause_pl.au import AU_COLUMNS
 from cause_pl.features.mel import MelConfig
 from cause_pl.shards.encode import encode_face, encode_speech, log_mel
 from cause_pl.shards.index import DatasetIndex
 from cause_pl.shards.schema import FACES, SPEECH_AU
 from cause_pl.shards.writer import Processed, plan_jobs, write_dataset
 from cause_pl.synthetic.faces import synth_face
-from cause_pl.synthetic.speech import synth_utterance
+from cause_pl.synthetic.speech import SyntheticUtterance, synth_utterance
+from cause_pl.synthetic.speech_aus import au_tracks_from_latents
+from cause_pl.synthetic.speech_emotions import emotion_tracks_from_aus
+from cause_pl.targets import TargetSpec, resolve_targets
 
 
 @dataclass(frozen=True)
@@ -35,8 +41,12 @@ class SyntheticCorpusSpec:
     shard_size: int = 10
     face_shard_size: int = 25
     frontend: MelConfig = field(default_factory=MelConfig)
+    targets: str = "aus"
+    """What the speech corpus's ``au.npy`` holds: a :data:`cause_pl.targets.PRESETS` name or AU columns
+    (``AU12_r,AU25_r``): the 17 AUs, a subset, or ``emotions`` (FERPlus distributions)."""
 
     def __post_init__(self) -> None:
+        speech_targets(resolve_targets(self.targets), None)  # fails early for targets the corpus lacks
         if self.speakers < 3:
             raise ValueError(f"speakers must be >= 3 (train, val and test each need one), got {self.speakers}")
         if self.identities < 3:
@@ -50,6 +60,21 @@ def split_of(position: int, count: int, held_out: int) -> str:
     if position >= count - 2 * held_out:
         return "val"
     return "train"
+
+
+def speech_targets(targets: TargetSpec, utterance: SyntheticUtterance | None) -> np.ndarray:
+    """The per-frame ``targets`` of ``utterance``: AU columns of its track, or its emotion distributions.
+
+    With ``utterance`` None only checks that the corpus has such a track (ValueError otherwise).
+    """
+    if targets.name == "emotions":
+        if utterance is None:
+            return np.zeros((0, targets.size), np.float32)
+        return emotion_tracks_from_aus(au_tracks_from_latents(utterance.latents))
+    if not targets.is_aus:
+        raise ValueError(f"the synthetic speech corpus has AU and emotion tracks, not {targets.name!r}")
+    columns = [AU_COLUMNS.index(column) for column in targets.columns]
+    return np.zeros((0, targets.size), np.float32) if utterance is None else utterance.aus[:, columns]
 
 
 def _utterance(spec: SyntheticCorpusSpec, item: tuple[int, int]) -> Processed:
@@ -71,7 +96,9 @@ def _utterance(spec: SyntheticCorpusSpec, item: tuple[int, int]) -> Processed:
         "fps": config.fps,
         "sample_rate": config.sample_rate,
     }
-    return encode_speech(utterance.key, log_mel(utterance.wave, config), utterance.aus, utterance.valid, meta)
+    targets = resolve_targets(spec.targets)
+    mel = log_mel(utterance.wave, config)
+    return encode_speech(utterance.key, mel, speech_targets(targets, utterance), utterance.valid, meta, targets)
 
 
 def _face(spec: SyntheticCorpusSpec, index: int) -> Processed:
@@ -82,6 +109,8 @@ def _face(spec: SyntheticCorpusSpec, index: int) -> Processed:
 def _settings(spec: SyntheticCorpusSpec) -> dict:
     settings = asdict(spec)
     settings.pop("frontend")
+    if spec.targets == "aus":  # the default: folders written before targets existed resume as they were
+        settings.pop("targets")
     return settings
 
 
@@ -100,6 +129,7 @@ def write_speech_corpus(out_dir: str | Path, spec: SyntheticCorpusSpec, workers:
         workers=workers,
         settings=_settings(spec),
         frontend=spec.frontend.to_dict(),
+        targets=None if spec.targets == "aus" else resolve_targets(spec.targets).to_dict(),
         desc=SPEECH_AU,
     )
 
