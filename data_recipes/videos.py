@@ -14,7 +14,17 @@ from cause_pl.shards.encode import DEFAULT_WORKERS, require_folder
 RECIPES = str(Path(__file__).resolve().parent)
 if RECIPES not in sys.path:  # there when run as a script, not when loaded by path (the tests)
     sys.path.insert(0, RECIPES)
-from talking_heads import Thresholds, Utterance, hold_out, validation_count, write_speech_shards  # noqa: E402
+from talking_heads import (  # noqa: E402
+    DEFAULT_SUFFIX,
+    Kind,
+    Thresholds,
+    Utterance,
+    hold_out,
+    labels_path,
+    target_spec,
+    validation_count,
+    write_speech_shards,
+)
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".3gp")
 """Media files the folder walk picks up (any case); a manifest may list any file FFmpeg decodes."""
@@ -77,13 +87,16 @@ def read_manifest(manifest: Path, media: Path) -> list[Listed]:
     return listed
 
 
-def utterances(listed: list[Listed], media: Path, openface: Path | None) -> list[Utterance]:
-    """Each video with its CSV (beside it, or at the same place under ``openface``) and a unique, dot-free key."""
+def utterances(
+    listed: list[Listed], media: Path, openface: Path | None, suffix: str = DEFAULT_SUFFIX
+) -> list[Utterance]:
+    """Each video with its CSV ``<stem><suffix>`` (beside it, or at the same place under ``openface``) and a
+    unique, dot-free key."""
     csv_of: dict[Path, Path] = {}
     keys: set[str] = set()
     items = []
     for video in listed:
-        csv_path = ((media if openface is None else openface) / video.path).with_suffix(".csv")
+        csv_path = labels_path((media if openface is None else openface) / video.path, suffix)
         if csv_path in csv_of:
             raise ValueError(f"{media / csv_of[csv_path]} and {media / video.path} would share the CSV {csv_path}")
         csv_of[csv_path] = video.path
@@ -142,6 +155,11 @@ def videos(
     min_valid: float = Thresholds.min_valid,
     min_confidence: float = Thresholds.min_confidence,
     frontend: MelConfig = DEFAULT_FRONTEND,
+    targets: str = "aus",
+    target_kind: Kind | None = None,
+    target_low: float | None = None,
+    target_high: float | None = None,
+    labels_csv_suffix: str = DEFAULT_SUFFIX,
 ) -> int:
     """Talking-head videos + OpenFace FeatureExtraction CSVs -> speech_au shards (train / val / test).
 
@@ -150,11 +168,14 @@ def videos(
     is not given. Or --manifest lists them: a CSV with the columns path (relative to MEDIA), speaker and,
     optionally, split (train, val or test). Without a split column, --val_speakers and --test_speakers hold
     out speakers chosen by a stable hash. Unusable videos are listed in rejected.jsonl with the reason.
+    --targets picks what au.npy holds: OpenFace AUs (all 17, or a subset), or the columns of other per-frame
+    CSVs with a timestamp column (e.g. --targets emotions --labels_csv_suffix .emotions.csv: <video
+    stem>.emotions.csv), found in the same places and resampled onto the mel frames in time as OpenFace's rows are.
 
     Args:
         media: folder holding the videos
         out: output directory for shards, index.json and rejected.jsonl
-        openface: root of an OpenFace CSV tree mirroring MEDIA (default: the CSVs lie beside the videos)
+        openface: root of a CSV tree mirroring MEDIA (default: the CSVs lie beside the videos)
         manifest: CSV with columns path,speaker[,split] naming the videos instead of the speaker folders
         workers: parallel processes
         shard_size: utterances per shard
@@ -166,17 +187,36 @@ def videos(
         min_valid: least fraction of frames with a tracked face
         min_confidence: OpenFace confidence below which frames are invalid
         frontend: mel frontend (defaults: 16 kHz, 25 fps, 80 bands)
+        targets: what au.npy holds: a preset (aus: the 17 OpenFace AUs, disfa: 12 AUs, fera: 5 AUs,
+            emotions: the 8 FERPlus class probabilities, arkit: 52 blendshapes) or a comma list of CSV
+            columns: OpenFace AU columns (AU12_r,AU25_r) for an AU subset, or any columns with
+            --target_low/--target_high or --target_kind distribution
+        target_kind: with --targets columns: intensity (values in --target_low..--target_high, the default)
+            or distribution (probabilities, each frame renormalised to sum 1)
+        target_low: with --targets columns: lowest value (a distribution: 0)
+        target_high: with --targets columns: highest value (a distribution: 1)
+        labels_csv_suffix: file name ending of each video's per-frame CSV, replacing the video's suffix
+            (<stem>.csv: OpenFace's; e.g. .emotions.csv for <stem>.emotions.csv)
     """
+    spec = target_spec(targets, target_kind, target_low, target_high)
+    labels_path(Path("x.mp4"), labels_csv_suffix)  # a bad suffix is a usage error before anything is read
     require_folder(media, "--media")
     if openface is not None:
         require_folder(openface, "--openface")
     listed = find_videos(media) if manifest is None else read_manifest(require_file(manifest, "--manifest"), media)
     if not listed:
         raise ValueError(f"no videos ({' '.join(VIDEO_SUFFIXES)}) under {media}/<speaker>/")
-    items = split_items(listed, utterances(listed, media, openface), val_speakers, test_speakers)
+    items = split_items(listed, utterances(listed, media, openface, labels_csv_suffix), val_speakers, test_speakers)
     thresholds = Thresholds(min_frames, min_valid, min_confidence)
     return write_speech_shards(
-        out, items, frontend=frontend, thresholds=thresholds, workers=workers, shard_size=shard_size, desc="videos"
+        out,
+        items,
+        frontend=frontend,
+        thresholds=thresholds,
+        workers=workers,
+        shard_size=shard_size,
+        desc="videos",
+        targets=spec,
     )
 
 

@@ -44,6 +44,8 @@ class Variant:
 VIDEO = Variant("video (FeatureExtraction)", "face_id", ("frame", "confidence", "success"))
 """OpenFace 2.0.0 writes no ``face_id`` column (one face, id 0); later versions do."""
 IMAGE = Variant("image (FaceLandmarkImg)", "face", ("face", "confidence"))
+PER_FRAME = Variant("per-frame", "", ("timestamp",))
+"""Any per-frame CSV with a ``timestamp`` column in seconds (e.g. a face-emotion model's), read by name."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,17 +160,18 @@ class Table:
         raise AssertionError("a numeric conversion failed but no bad cell was found")
 
 
-def read_table(path: str | Path, strict: bool = False) -> Table:
+def read_table(path: str | Path, strict: bool = False, variant: Variant | None = None) -> Table:
     """Read ``path``, detect the variant, check required columns, row widths and that data exists.
 
-    A truncated last row (see the module docstring) is dropped with one warning naming the file and
+    ``variant`` skips the detection (e.g. ``PER_FRAME``: any CSV with a ``timestamp`` column). A
+    truncated last row (see the module docstring) is dropped with one warning naming the file and
     line, or raises OpenFaceError when ``strict``.
     """
     path = str(path)
     header, lines, records = _read_plain(path) or _read_csv(path)
     if not header:
         raise OpenFaceError(f"{path}: empty file, no OpenFace header")
-    variant = _detect_variant(path, header)
+    variant = variant or _detect_variant(path, header)
     missing = [name for name in variant.required if name not in header]
     if missing:
         raise OpenFaceError(f"{path}: missing required column(s) {missing} for the {variant.name} variant")
