@@ -52,7 +52,7 @@ def synthetic(
         face_size: face image side in pixels
         only: write one corpus only (speech_au or faces)
         frontend: mel frontend of the speech corpus
-        targets: what the speech corpus regresses: aus (17), disfa (12 AUs), fera (5 AUs), emotions (8 FERPlus
+        targets: the labels of both corpora: aus (17), disfa (12 AUs), fera (5 AUs), emotions (8 FERPlus
             class distributions, the paper's CME baseline) or AU columns, e.g. AU12_r,AU25_r
     """
     try:

@@ -33,38 +33,42 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cause_pl.au import AU_MAX, NUM_AUS
 from cause_pl.data.base import ShardDataModule, at_least
 from cause_pl.data.reading import Sample
 from cause_pl.media.image import image_to_array
 from cause_pl.shards.schema import FACES, ShardError, decode_npy
 from cause_pl.shards.urls import DEFAULT_PIPE_TIMEOUT
+from cause_pl.targets import DEFAULT_TARGETS, TargetSpec
 
 STORED_FILES = ("jpg", "au.npy")
 
 
-def decode_face(sample: Sample, image_size: int | None) -> Sample:
-    """Raw ``faces`` sample -> ``key``, ``image`` (3, H, W) float32 in [-1, 1], ``au`` (17,) float32 / 5."""
+def decode_face(sample: Sample, image_size: int | None, targets: TargetSpec = DEFAULT_TARGETS) -> Sample:
+    """Raw ``faces`` sample -> ``key``, ``image`` (3, H, W) float32 in [-1, 1], ``au`` (17,) float32 / 5.
+
+    Faces labelled with other targets (index.json's ``targets``) give ``au`` (K,) divided by the
+    targets' upper bound, so the conditioning is on a 0..1 scale whatever the labels.
+    """
     where = f"{sample.get('__url__', '?')}: sample {sample.get('__key__')}"
     missing = [name for name in STORED_FILES if name not in sample]
     if missing:
         raise ShardError(f"{where}: missing {missing}")
     au = decode_npy(sample["au.npy"]).astype(np.float32)
-    if au.shape != (NUM_AUS,):
-        raise ShardError(f"{where}: au shape {au.shape}, expected ({NUM_AUS},)")
+    if au.shape != (targets.size,):
+        raise ShardError(f"{where}: au shape {au.shape}, expected ({targets.size},)")
     if not np.isfinite(au).all():
         raise ShardError(f"{where}: au holds NaN or infinite values")
     with Image.open(io.BytesIO(sample["jpg"])) as opened:
         image = opened.convert("RGB")
     if image_size is not None and image.size != (image_size, image_size):
         image = image.resize((image_size, image_size), Image.Resampling.BICUBIC)
-    return {"key": sample["__key__"], "image": image_to_array(image), "au": au / AU_MAX}
+    return {"key": sample["__key__"], "image": image_to_array(image), "au": au / np.float32(targets.high)}
 
 
 def draw_training_randomness(sample: Sample, rng: random.Random, flip: bool, target_noise: float) -> Sample:
     """Flip the image left-right with probability 1/2 (when ``flip``); draw the sample's target order and noise."""
     image = sample["image"][:, :, ::-1].copy() if flip and rng.random() < 0.5 else sample["image"]
-    noise = np.array([rng.uniform(-target_noise, target_noise) for _ in range(NUM_AUS)], dtype=np.float32)
+    noise = np.array([rng.uniform(-target_noise, target_noise) for _ in range(len(sample["au"]))], dtype=np.float32)
     return {**sample, "image": image, "target_order": rng.random(), "target_noise": noise}
 
 
@@ -149,8 +153,13 @@ class FaceAUDataModule(ShardDataModule):
         self.flip = bool(flip)
         self.target_noise = float(target_noise)
 
+    @property
+    def targets(self) -> TargetSpec:
+        """What the faces are labelled with (index.json's ``targets``; the 17 AUs if it names none)."""
+        return self.index.targets
+
     def decoder(self) -> Callable[[Sample], Sample]:
-        return partial(decode_face, image_size=self.image_size)
+        return partial(decode_face, image_size=self.image_size, targets=self.targets)
 
     def train_augmenter(self) -> Callable[[Sample, random.Random], Sample]:
         return partial(draw_training_randomness, flip=self.flip, target_noise=self.target_noise)

@@ -36,7 +36,6 @@ from lightning_fabric.utilities.data import AttributeDict
 from torch import Tensor
 from tqdm import tqdm
 
-from cause_pl.au import AU_MAX, AU_MIN
 from cause_pl.faces.align import load_aligned_face, prepare_face
 from cause_pl.faces.paste import PasteBack
 from cause_pl.inference.estimate import DEFAULT_CHUNK_FRAMES, check_finite_aus, estimate_aus, module_device
@@ -132,10 +131,10 @@ class SpeechToFaceAnimator(pl.LightningModule):
         bf16: bool = False,
     ) -> None:
         super().__init__()
-        if cause.hparams.num_aus != ganimation.hparams.cond_dim:
+        if cause.targets.columns != ganimation.targets.columns:
             raise ValueError(
-                f"mismatched checkpoints: CAUSE predicts {cause.hparams.num_aus} AUs but "
-                f"GANimation is conditioned on {ganimation.hparams.cond_dim}"
+                f"mismatched checkpoints: CAUSE predicts {cause.targets.size} {cause.targets.name} but "
+                f"GANimation is conditioned on {ganimation.targets.size} {ganimation.targets.name}"
             )
         if not au_scale >= 0:
             raise ValueError(f"au_scale must be >= 0, got {au_scale}")
@@ -193,7 +192,7 @@ class SpeechToFaceAnimator(pl.LightningModule):
         scaled, smoothed; non-finite estimates are a ValueError naming ``source``."""
         aus = estimate_aus(self.cause, wave, chunk_frames=self.hparams.chunk_frames, source=source)
         aus = aus[: video_frame_count(wave.shape[-1], self.sample_rate, self.fps)]
-        aus = (aus * self.hparams.au_scale).clamp(AU_MIN, AU_MAX)
+        aus = (aus * self.hparams.au_scale).clamp(self.cause.targets.low, self.cause.targets.high)
         return smooth_track(aus, self.hparams.smoothing_frames)
 
     @torch.inference_mode()
@@ -205,7 +204,7 @@ class SpeechToFaceAnimator(pl.LightningModule):
         face = face.to(device, torch.float32).unsqueeze(0)
         step = self.hparams.frames_per_batch
         for start in range(0, aus.shape[0], step):
-            cond = aus[start : start + step].to(device, torch.float32) / AU_MAX
+            cond = aus[start : start + step].to(device, torch.float32) / self.ganimation.targets.high
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.hparams.bf16):
                 output = self.ganimation.generate(face.expand(cond.shape[0], -1, -1, -1), cond)
             yield to_uint8_frames(output.image)

@@ -22,6 +22,7 @@ from cause_pl.au import NUM_AUS
 from cause_pl.models.checkpoints import load_module
 from cause_pl.models.ganimation_losses import attention_total_variation, gradient_penalty, wasserstein_gap
 from cause_pl.nets.ganimation import GANimationCritic, GANimationGenerator, GeneratorOutput
+from cause_pl.targets import model_targets
 
 _BATCH_KEYS = ("image", "au", "target_au")
 _CHECKPOINT_KEY = "ganimation_training_state"
@@ -84,6 +85,10 @@ class GANimation(pl.LightningModule):
     so DDP needs ``strategy="ddp_find_unused_parameters_true"``. The critic's AU head itself is
     used in both steps. There are no collectives beyond Lightning's own; the saturation check is
     rank-local and warns from rank 0 only.
+
+    Conditioning: the 17 AUs divided by 5 (``cond_dim`` 17), or the ``targets`` the faces are
+    labelled with (:mod:`cause_pl.targets`, e.g. ``emotions`` for the paper's CME baseline: 8 class
+    probabilities), divided by their upper bound; ``cond_dim`` is then their size.
     """
 
     num_val_samples = 8
@@ -111,6 +116,7 @@ class GANimation(pl.LightningModule):
         epochs_constant: int = 20,
         epochs_decay: int = 10,
         saturation_threshold: float = 0.95,
+        targets: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if critic_steps < 1:
@@ -128,7 +134,12 @@ class GANimation(pl.LightningModule):
         if negative:
             raise ValueError(f"GANimation: loss weights must be >= 0, got {negative}")
         self.schedule = LinearDecaySchedule(epochs_constant, epochs_decay)
+        spec = model_targets(targets, cond_dim)
+        targets = None if targets is None else spec.to_dict()
         self.save_hyperparameters()
+        self.hparams["cond_dim"] = cond_dim = spec.size
+        self.targets = spec
+        """What the conditioning vector holds (the 17 AUs unless ``targets`` says), divided by its upper bound."""
         self.automatic_optimization = False
         self.generator = GANimationGenerator(image_size, cond_dim, g_base_channels, num_res_blocks=g_res_blocks)
         self.critic = GANimationCritic(image_size, cond_dim, d_base_channels, d_layers, d_max_channels)
@@ -136,6 +147,15 @@ class GANimation(pl.LightningModule):
         self._critic_updates = 0
         self._mix_generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
         self._saturation_warned_epoch = -1
+
+    def setup(self, stage: str) -> None:
+        """Faces labelled with other targets than the model is conditioned on are a one-line error."""
+        data_targets = getattr(getattr(self.trainer, "datamodule", None), "targets", None)
+        if data_targets is not None and data_targets.columns != self.targets.columns:
+            raise ValueError(
+                f"GANimation is conditioned on {self.targets.name!r} ({self.targets.size}), the faces are labelled "
+                f"with {data_targets.name!r} ({data_targets.size}); set --model.init_args.targets {data_targets.name}"
+            )
 
     def forward(self, image: torch.Tensor, au: torch.Tensor) -> GeneratorOutput:
         """Edit ``image`` (B, 3, H, W) in [-1, 1] towards ``au`` (B, cond_dim) on the /5 scale."""

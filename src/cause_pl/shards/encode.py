@@ -75,11 +75,19 @@ def encode_speech(
     return Processed(speech_sample(key, mel, au, valid, meta), au=au, valid=valid, mel=mel, clamped=clamped)
 
 
-def encode_face(key: str, image: Image.Image, au: np.ndarray, meta: Mapping[str, Any], quality: int = 95) -> Processed:
-    """A ``faces`` sample: the image (any mode, via ``to_rgb``) as JPEG plus its AU vector, clamped to 0..5."""
+def encode_face(
+    key: str,
+    image: Image.Image,
+    au: np.ndarray,
+    meta: Mapping[str, Any],
+    quality: int = 95,
+    targets: TargetSpec = DEFAULT_TARGETS,
+) -> Processed:
+    """A ``faces`` sample: the image (any mode, via ``to_rgb``) as JPEG plus its AU vector (or other
+    targets), clamped to their range."""
     buffer = io.BytesIO()
     to_rgb(image).save(buffer, format="JPEG", quality=quality)
-    au, clamped = clamp_aus(au)
+    au, clamped = clamp_aus(au, targets.low, targets.high)
     sample = face_sample(key, buffer.getvalue(), au, meta)
     return Processed(sample, au=au[None], valid=np.ones(1, dtype=bool), clamped=clamped)
 
@@ -89,6 +97,8 @@ def print_summary(index: DatasetIndex, unit: str) -> None:
     for split in index.splits:
         print(f"{split}: {index.num_samples(split)} {unit} in {len(index.splits[split])} shards")
     clamped = ", ".join(f"{split} {count}" for split, count in clamped_au_values(index).items())
-    print(f"AU values outside {AU_MIN:g}..{AU_MAX:g} clamped into the range: {clamped or 'none'}")
+    targets = index.targets
+    what = "AU values" if targets.is_aus else f"{targets.name} values"
+    print(f"{what} outside {targets.low:g}..{targets.high:g} clamped into the range: {clamped or 'none'}")
     rejected = index.root / REJECTED_FILE
     print(f"rejected: {len(rejected.read_text().splitlines())} (see {rejected}); index: {index.root / INDEX_FILE}")

@@ -7,6 +7,7 @@ identity, so validation measures generalisation to unseen voices and faces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,7 +21,7 @@ from cause_pl.shards.index import DatasetIndex
 from cause_pl.shards.schema import FACES, SPEECH_AU
 from cause_pl.shards.writer import Processed, plan_jobs, write_dataset
 from cause_pl.synthetic.faces import synth_face
-from cause_pl.synthetic.speech import SyntheticUtterance, synth_utterance
+from cause_pl.synthetic.speech import synth_utterance
 from cause_pl.synthetic.speech_aus import au_tracks_from_latents
 from cause_pl.synthetic.speech_emotions import emotion_tracks_from_aus
 from cause_pl.targets import TargetSpec, resolve_targets
@@ -42,11 +43,12 @@ class SyntheticCorpusSpec:
     face_shard_size: int = 25
     frontend: MelConfig = field(default_factory=MelConfig)
     targets: str = "aus"
-    """What the speech corpus's ``au.npy`` holds: a :data:`cause_pl.targets.PRESETS` name or AU columns
+    """What both corpora's ``au.npy`` hold: a :data:`cause_pl.targets.PRESETS` name or AU columns
     (``AU12_r,AU25_r``): the 17 AUs, a subset, or ``emotions`` (FERPlus distributions)."""
 
     def __post_init__(self) -> None:
-        speech_targets(resolve_targets(self.targets), None)  # fails early for targets the corpus lacks
+        blank = np.zeros((1, len(AU_COLUMNS)), np.float32)
+        label_track(resolve_targets(self.targets), blank, lambda: blank)  # fails early for targets the corpora lack
         if self.speakers < 3:
             raise ValueError(f"speakers must be >= 3 (train, val and test each need one), got {self.speakers}")
         if self.identities < 3:
@@ -62,19 +64,15 @@ def split_of(position: int, count: int, held_out: int) -> str:
     return "train"
 
 
-def speech_targets(targets: TargetSpec, utterance: SyntheticUtterance | None) -> np.ndarray:
-    """The per-frame ``targets`` of ``utterance``: AU columns of its track, or its emotion distributions.
-
-    With ``utterance`` None only checks that the corpus has such a track (ValueError otherwise).
-    """
+def label_track(targets: TargetSpec, aus: np.ndarray, clean_aus: Callable[[], np.ndarray]) -> np.ndarray:
+    """The per-frame ``targets`` of an AU track ``aus`` (F, 17): some of its columns, or the emotion
+    distributions of the clean track (``clean_aus()``, before tracking failures). ValueError for
+    targets the synthetic corpora do not have."""
     if targets.name == "emotions":
-        if utterance is None:
-            return np.zeros((0, targets.size), np.float32)
-        return emotion_tracks_from_aus(au_tracks_from_latents(utterance.latents))
+        return emotion_tracks_from_aus(clean_aus())
     if not targets.is_aus:
-        raise ValueError(f"the synthetic speech corpus has AU and emotion tracks, not {targets.name!r}")
-    columns = [AU_COLUMNS.index(column) for column in targets.columns]
-    return np.zeros((0, targets.size), np.float32) if utterance is None else utterance.aus[:, columns]
+        raise ValueError(f"the synthetic corpora have AU and emotion labels, not {targets.name!r}")
+    return aus[:, [AU_COLUMNS.index(column) for column in targets.columns]]
 
 
 def _utterance(spec: SyntheticCorpusSpec, item: tuple[int, int]) -> Processed:
@@ -98,12 +96,16 @@ def _utterance(spec: SyntheticCorpusSpec, item: tuple[int, int]) -> Processed:
     }
     targets = resolve_targets(spec.targets)
     mel = log_mel(utterance.wave, config)
-    return encode_speech(utterance.key, mel, speech_targets(targets, utterance), utterance.valid, meta, targets)
+    labels = label_track(targets, utterance.aus, lambda: au_tracks_from_latents(utterance.latents))
+    return encode_speech(utterance.key, mel, labels, utterance.valid, meta, targets)
 
 
 def _face(spec: SyntheticCorpusSpec, index: int) -> Processed:
     face = synth_face(index, seed=spec.seed, size=spec.face_size, num_identities=spec.identities)
-    return encode_face(face.key, face.image, face.aus, {"image": face.key, "identity": face.identity_id})
+    targets = resolve_targets(spec.targets)
+    labels = label_track(targets, face.aus[None], lambda: face.aus[None])[0]
+    meta = {"image": face.key, "identity": face.identity_id}
+    return encode_face(face.key, face.image, labels, meta, targets=targets)
 
 
 def _settings(spec: SyntheticCorpusSpec) -> dict:
@@ -147,6 +149,7 @@ def write_face_corpus(out_dir: str | Path, spec: SyntheticCorpusSpec, workers: i
         partial(_face, spec),
         workers=workers,
         settings={**_settings(spec), "image_size": spec.face_size},
+        targets=None if spec.targets == "aus" else resolve_targets(spec.targets).to_dict(),
         desc=FACES,
     )
 
