@@ -16,6 +16,7 @@ few steps, with the strategy the file itself sets (slow).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -41,6 +42,8 @@ DDP_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD
 SPEECH = SyntheticCorpusSpec(speakers=6, utterances_per_speaker=16, shard_size=1, min_seconds=1.0, max_seconds=2.0)
 FACES_128 = SyntheticCorpusSpec(faces=48, identities=3, face_size=128, face_shard_size=1)
 FACES_64 = SyntheticCorpusSpec(faces=12, identities=3, face_size=64, face_shard_size=2)
+SPEECH_EMOTIONS = dataclasses.replace(SPEECH, targets="emotions")
+FACES_64_EMOTIONS = dataclasses.replace(FACES_64, targets="emotions")
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,14 @@ CASES = {
     "cause-synthetic-wandb": Case(
         ("cause/voxceleb2.yaml", "cause/synthetic.yaml", "sweeps/wandb_logger.yaml"), "speech", CAUSE_REPORT
     ),
+    "cause-synthetic-cme": Case(
+        ("cause/voxceleb2.yaml", "cause/synthetic.yaml", "cause/cme.yaml"), "speech_emotions", CAUSE_REPORT
+    ),
+    "ganimation-synthetic-cme": Case(
+        ("ganimation/celeba128.yaml", "ganimation/synthetic.yaml", "ganimation/cme.yaml"),
+        "faces64_emotions",
+        GANIMATION_GRID,
+    ),
     "ganimation-celeba128": Case(("ganimation/celeba128.yaml",), "faces128", GANIMATION_GRID),
     "ganimation-synthetic": Case(
         ("ganimation/celeba128.yaml", "ganimation/synthetic.yaml"), "faces64", GANIMATION_GRID
@@ -100,6 +111,8 @@ def shards(tmp_path_factory) -> dict[str, Path]:
         "speech": write_speech_corpus(folder / "speech_au", SPEECH).root,
         "faces128": write_face_corpus(folder / "faces128", FACES_128).root,
         "faces64": write_face_corpus(folder / "faces64", FACES_64).root,
+        "speech_emotions": write_speech_corpus(folder / "speech_emotions", SPEECH_EMOTIONS).root,
+        "faces64_emotions": write_face_corpus(folder / "faces64_emotions", FACES_64_EMOTIONS).root,
     }
 
 

@@ -40,10 +40,11 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor, nn
 
-from cause_pl.au import NUM_AUS, au_index
+from cause_pl.au import AU_COLUMNS, NUM_AUS, au_index
 from cause_pl.evaluation.ganimation import AUReader, au_error, identity_score
 from cause_pl.media.frames import to_uint8_frames
 from cause_pl.nets.ganimation import GeneratorOutput
+from cause_pl.targets import TargetSpec
 
 GRID_DIRNAME = "sample_grid"
 GRID_KEY = "val/sample_grid"
@@ -70,6 +71,26 @@ DEFAULT_TARGETS: dict[str, list[float]] = {
     "blink": _preset(45),
 }
 """Default target AU vectors (/5 scale), in grid column order."""
+
+
+def default_targets_for(spec: TargetSpec) -> Tensor:
+    """Grid columns for a model conditioned on ``spec`` (on its /upper-bound scale): the default AU
+    vectors restricted to an AU subset, or one column per class of a distribution (up to 6), or
+    each of the first 5 other targets at 80%."""
+    if spec.is_aus:
+        rows = [[vector[AU_COLUMNS.index(column)] for column in spec.columns] for vector in DEFAULT_TARGETS.values()]
+        return torch.tensor(rows, dtype=torch.float32)
+    count = min(spec.size, 6 if spec.kind == "distribution" else 5)
+    level = 1.0 if spec.kind == "distribution" else EXPRESSIVE_INTENSITY
+    return torch.eye(count, spec.size) * level
+
+
+def _check_targets(targets: Sequence[Sequence[float]], size: int) -> None:
+    if not targets or any(len(target) != size for target in targets):
+        raise ValueError(
+            f"SampleGridCallback: target_aus must be a non-empty list of {size}-value "
+            f"conditioning vectors; got lengths {[len(target) for target in targets]}"
+        )
 
 
 class _Editor(Protocol):
@@ -112,16 +133,12 @@ class SampleGridCallback(pl.Callback):
                 f"SampleGridCallback: need num_faces >= 1 and every_n_epochs >= 1, got {num_faces} and {every_n_epochs}"
             )
         targets = list(DEFAULT_TARGETS.values()) if target_aus is None else [list(t) for t in target_aus]
-        bad = [len(t) for t in targets if len(t) != NUM_AUS]
-        if not targets or bad:
-            raise ValueError(
-                f"SampleGridCallback: target_aus must be a non-empty list of "
-                f"{NUM_AUS}-value AU vectors; got lengths {[len(t) for t in targets]}"
-            )
+        _check_targets(targets, NUM_AUS)
         if au_reader is not None and not callable(au_reader):
             raise TypeError(f"SampleGridCallback: au_reader must be callable, got {type(au_reader).__name__}")
         self.num_faces = num_faces
         self.target_aus = torch.tensor(targets, dtype=torch.float32)
+        self._default_targets = target_aus is None
         self.every_n_epochs = every_n_epochs
         self.au_reader: Callable[[Tensor], Tensor] | None = au_reader
         self.faces: SampleFaces | None = None
@@ -134,6 +151,11 @@ class SampleGridCallback(pl.Callback):
                 f"SampleGridCallback: {type(pl_module).__name__} has no "
                 "generate(image, au) -> GeneratorOutput (see GANimation)"
             )
+        spec = getattr(pl_module, "targets", None)  # a GANimation conditioned on other targets than the 17 AUs
+        if spec is not None and spec.columns != AU_COLUMNS:
+            if self._default_targets:
+                self.target_aus = default_targets_for(spec)
+            _check_targets(self.target_aus.tolist(), spec.size)
         # trainer.log_dir broadcasts: it must be read on every rank, so here rather than on rank 0.
         self._grid_dir = Path(trainer.log_dir or trainer.default_root_dir) / GRID_DIRNAME
 

@@ -13,7 +13,6 @@ from typing import Literal
 
 import numpy as np
 
-from cause_pl.au import AU_COLUMNS
 from cause_pl.cli.command import UsageError, command_parser, require_file
 from cause_pl.inference.live import (
     LiveRun,
@@ -70,7 +69,7 @@ def stream(
         raise UsageError("--realtime paces a file; stdin is read as it arrives (pace a file with ffmpeg -re)")
     require_file(ckpt, "--ckpt")
     path = None if from_stdin else require_file(Path(str(audio)), "audio")
-    estimator = streaming_estimator(ckpt, "stdin" if path is None else path)
+    estimator, columns = streaming_estimator(ckpt, "stdin" if path is None else path)
     layout = estimator.layout
     if from_stdin and rate != layout.sample_rate:
         raise UsageError(
@@ -86,7 +85,8 @@ def stream(
     run = LiveRun(estimator)
     latencies: list[float] = []
     try:
-        write_rows(run.frames(timed_chunks(pcm_chunks, layout.sample_rate, realtime)), estimator, format, latencies)
+        frames = run.frames(timed_chunks(pcm_chunks, layout.sample_rate, realtime))
+        write_rows(frames, estimator.layout.fps, columns, format, latencies)
     except BrokenPipeError:  # the reader stopped (e.g. `| head`): end quietly, as a Unix filter does
         silence_stdout()
         return 0
@@ -97,8 +97,9 @@ def stream(
     return 0
 
 
-def streaming_estimator(ckpt: Path, source: str | Path) -> StreamingEstimator:
-    """The checkpoint's model as a warmed-up streaming estimator; a net that cannot stream is a ValueError."""
+def streaming_estimator(ckpt: Path, source: str | Path) -> tuple[StreamingEstimator, tuple[str, ...]]:
+    """The checkpoint's model as a warmed-up streaming estimator, and its output columns (``AU01_r``, ...,
+    or the names of its other targets); a net that cannot stream is a ValueError."""
     model = load_cause_checkpoint(ckpt)
     try:
         estimator = StreamingEstimator.for_model(model, source=source)
@@ -106,20 +107,13 @@ def streaming_estimator(ckpt: Path, source: str | Path) -> StreamingEstimator:
         raise ValueError(f"{ckpt}: {error}") from error
     layout = estimator.layout  # warm up: torch's first calls are slow and would show as latency
     StreamingEstimator(estimator.step, layout).push(np.zeros(layout.n_fft + 2 * layout.hop, np.float32))
-    return estimator
-
-
-def output_columns(num_outputs: int) -> tuple[str, ...]:
-    """OpenFace's AU columns (AU01_r, ...) for the 17 AUs, else out0, out1, ..."""
-    return AU_COLUMNS if num_outputs == len(AU_COLUMNS) else tuple(f"out{i}" for i in range(num_outputs))
+    return estimator, model.targets.columns
 
 
 def write_rows(
-    frames: Iterable[TimedFrame], estimator: StreamingEstimator, format: str, latencies: list[float]
+    frames: Iterable[TimedFrame], fps: int, columns: Sequence[str], format: str, latencies: list[float]
 ) -> None:
     """Write each frame to stdout as CSV or JSON lines, flushed, appending its emission latency to ``latencies``."""
-    columns = output_columns(estimator.layout.num_outputs)
-    fps = estimator.layout.fps
     out = sys.stdout
     if format == "csv":
         out.write(",".join(("frame", "timestamp", "latency_ms", *columns)) + "\n")

@@ -238,7 +238,7 @@ class SpeechToFaceAnimator(pl.LightningModule):
         with _timed(timings, "estimate"):
             aus = self.au_track(wave, source) if aus is None else self._checked_track(aus, wave, source)
         if au_csv is not None:
-            write_openface_style_csv(aus, self.fps, au_csv)
+            write_openface_style_csv(aus, self.fps, au_csv, columns=self.cause.targets.columns)
         bar = tqdm(total=aus.shape[0], unit="frame", desc=f"animating {Path(out).name}", disable=not progress)
         with Mp4Writer(out, fps=self.fps, audio=wave.numpy(), sample_rate=self.sample_rate) as writer, bar:
             for batch in _timed_batches(self.frames(face, aus), timings):

@@ -83,8 +83,9 @@ class CAUSERegressor(pl.LightningModule):
         dropout: the net's dropout; ``None`` keeps the paper's (0.1, none for the RNN).
         frontend: ``MelConfig.to_dict()``; ``None`` takes the datamodule's at the first setup.
         num_aus: targets per frame; with ``targets`` given, their size (the default 17 gives way).
-        targets: what the net regresses (``TargetSpec.to_dict()``, :mod:`cause_pl.targets`); ``None``
-            takes the datamodule's at the first setup, or the 17 AUs without one.
+        targets: what the net regresses: a preset name (``emotions``, ``disfa``, ...) or a
+            ``TargetSpec.to_dict()`` (:mod:`cause_pl.targets`); ``None`` takes the datamodule's at
+            the first setup, or the 17 AUs without one. Stored as the spec's dict.
         log_per_au: also log per-AU metrics (``val/AU12/mae`` ...), not only AU averages.
     """
 
@@ -107,7 +108,7 @@ class CAUSERegressor(pl.LightningModule):
         num_aus: int = NUM_AUS,
         log_per_au: bool = True,
         lookahead: int | None = None,
-        targets: dict[str, Any] | None = None,
+        targets: str | dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if scheduler not in SCHEDULERS:

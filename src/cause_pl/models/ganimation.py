@@ -116,7 +116,7 @@ class GANimation(pl.LightningModule):
         epochs_constant: int = 20,
         epochs_decay: int = 10,
         saturation_threshold: float = 0.95,
-        targets: dict[str, Any] | None = None,
+        targets: str | dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if critic_steps < 1:
