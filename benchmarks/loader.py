@@ -1,4 +1,4 @@
-"""Training-loader throughput: SpeechAUDataModule vs a plain per-file .npy Dataset vs raw tar reading.
+"""Training-loader throughput: SpeechAUDataModule vs plain webdataset, a per-file .npy Dataset and raw tar reading.
 
     .venv/bin/python benchmarks/loader.py --shards data/bench_shards --workers 2 --batch-size 32 --out loader.json
 
@@ -13,6 +13,9 @@ Rows, all on the train split of the same shards, with the same workers, batch si
   many items as the row needs (successive shuffles), so neither row restarts workers while timed.
 - ``raw_tar_read``: every train shard file read fully (no parsing) by the same number of DataLoader
   workers: the ceiling for anything that reads these bytes, in samples/s and MB/s.
+- ``plain_webdataset``: the same shards through the pipeline a user would write with plain
+  webdataset (``webdataset_peer.py``: resampled shards, shuffle buffer, webdataset's decoding, the
+  same crop and padding, batched in the workers): the real peer of the data module.
 
 Each row is measured ``--repeats`` times in interleaved rounds (a, b, c, a, b, c, ...); medians are
 reported, and a/b per round. The stage table (in-process, one thread) says where the data module's
@@ -37,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
+from webdataset_peer import crop_pad, plain_webdataset_loader
 
 from cause_pl.data import SpeechAUDataModule
 from cause_pl.data.reading import ReadErrors, read_shard
@@ -83,19 +87,8 @@ class NpyUtterances(Dataset):
 
     def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
         stem = self.stems[item]
-        mel = np.load(f"{stem}.mel.npy")
-        au = np.load(f"{stem}.au.npy")
-        mask = np.load(f"{stem}.mask.npy")
-        length = len(mel)
-        start = random.randint(0, max(length - self.crop_frames, 0))
-        end = start + min(length, self.crop_frames)
-        pad = self.crop_frames - (end - start)
-        return {
-            "mel": torch.from_numpy(np.pad(mel[start:end], ((0, pad), (0, 0)))),
-            "au": torch.from_numpy(np.pad(au[start:end], ((0, pad), (0, 0)))),
-            "mask": torch.from_numpy(np.pad(mask[start:end], (0, pad))),
-            "lengths": torch.tensor(end - start),
-        }
+        mel, au, mask = (np.load(f"{stem}.{name}.npy") for name in ("mel", "au", "mask"))
+        return crop_pad(mel, au, mask, self.crop_frames)
 
 
 class WholeFiles(Dataset):
@@ -158,6 +151,15 @@ def baseline_rate(args: argparse.Namespace, stems: list[Path], device: torch.dev
     dataset = NpyUtterances(stems, args.crop_frames)
     sampler = RandomSampler(dataset, num_samples=(args.warmup + args.batches) * args.batch_size)
     loader = DataLoader(dataset, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers)
+    seconds, rows = timed(loader, args.warmup, args.batches, device, batch_rows)
+    return rows / seconds
+
+
+def webdataset_rate(args: argparse.Namespace, index: DatasetIndex, device: torch.device) -> float:
+    """(d) samples/s of the plain-webdataset pipeline over the same train shards."""
+    loader = plain_webdataset_loader(
+        index.shard_paths("train"), args.workers, args.batch_size, args.crop_frames, random.randrange(2**31)
+    )
     seconds, rows = timed(loader, args.warmup, args.batches, device, batch_rows)
     return rows / seconds
 
@@ -262,20 +264,25 @@ def main() -> None:
             "datamodule": lambda: datamodule_rate(args, device),
             "per_file_npy": lambda: baseline_rate(args, stems, device),
             "raw_tar_read": lambda: raw_rate(args, index),
+            "plain_webdataset": lambda: webdataset_rate(args, index, device),
         },
     )
+    webdataset = statistics.median(runs["plain_webdataset"])
     datamodule, baseline = statistics.median(runs["datamodule"]), statistics.median(runs["per_file_npy"])
     raw = statistics.median(rate for rate, _ in runs["raw_tar_read"])
     megabytes = statistics.median(speed for _, speed in runs["raw_tar_read"])
     ratios = {
         "a/b": datamodule / baseline,
         "c/a": raw / datamodule,
+        "a/d": datamodule / webdataset,
         "a/b per round": [a / b for a, b in zip(runs["datamodule"], runs["per_file_npy"], strict=True)],
     }
 
     print(f"(a) datamodule     {datamodule:9.0f} samples/s   runs {[round(r) for r in runs['datamodule']]}")
     print(f"(b) per_file_npy   {baseline:9.0f} samples/s   runs {[round(r) for r in runs['per_file_npy']]}")
     print(f"(c) raw_tar_read   {raw:9.0f} samples/s   {megabytes:.0f} MB/s")
+    print(f"(d) plain_webdataset {webdataset:7.0f} samples/s   runs {[round(r) for r in runs['plain_webdataset']]}")
+    print(f"a/d = {ratios['a/d']:.2f}  data module vs the plain-webdataset pipeline on the same shards")
     print(
         f"a/b = {ratios['a/b']:.2f}  data module vs per-file baseline (acceptance bar: >= 3); "
         f"per round {[round(r, 2) for r in ratios['a/b per round']]}"
@@ -287,7 +294,12 @@ def main() -> None:
     if args.out:
         payload = {
             "settings": {name: str(value) for name, value in vars(args).items()},
-            "samples_per_s": {"datamodule": datamodule, "per_file_npy": baseline, "raw_tar_read": raw},
+            "samples_per_s": {
+                "datamodule": datamodule,
+                "per_file_npy": baseline,
+                "raw_tar_read": raw,
+                "plain_webdataset": webdataset,
+            },
             "raw_tar_read_mb_per_s": megabytes,
             "ratios": ratios,
             "runs": runs,
