@@ -33,8 +33,16 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    checkpoint = safe_load(path, map_location)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    return checkpoint
+
+
+def safe_load(path: Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``; a refused or garbled pickle is a ValueError naming ``path``."""
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         raise ValueError(
             f"{path}: not loadable with weights_only=True ({refusal_reason(error)}); "
@@ -42,9 +50,6 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from error
     except (RuntimeError, EOFError, IndexError, KeyError, struct.error) as error:  # garbage in the pickle stream
         raise ValueError(f"{path}: not a PyTorch checkpoint ({error})") from error
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
-    return checkpoint
 
 
 def refusal_reason(error: pickle.UnpicklingError) -> str:

@@ -10,8 +10,6 @@ at epoch 0 from the imported weights.
 
 from __future__ import annotations
 
-import pickle
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import torch
 from torch import nn
 
 from cause_pl.media.atomic import atomic_output
-from cause_pl.models.checkpoints import check_finite_state, refusal_reason
+from cause_pl.models.checkpoints import check_finite_state, safe_load
 from cause_pl.models.ganimation import GANimation
 from cause_pl.models.ganimation_layouts import (
     CRITIC_LAYOUTS,
@@ -94,15 +92,7 @@ class ImportResult:
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict in the file at ``path`` (bare or wrapped, ``module.`` stripped), unpickling plain data only."""
     path = Path(path)
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f"{path}: not loadable with weights_only=True ({refusal_reason(error)}); "
-            "only plain tensors and containers are accepted"
-        ) from error
-    except (RuntimeError, EOFError, IndexError, KeyError, struct.error) as error:  # garbage in the pickle stream
-        raise ValueError(f"{path}: not a PyTorch checkpoint ({error})") from error
+    loaded = safe_load(path)
     state = _unwrap(loaded)
     if state is None:
         raise ValueError(f"{path}: holds no state dict (a dict of tensors), found {type(loaded).__name__}")
