@@ -76,6 +76,27 @@ def generator_128_output() -> tuple[torch.Tensor, GeneratorOutput]:
         return images, generator(images, au_vectors(2))
 
 
+@pytest.mark.parametrize(("height", "width"), [(32, 32), (16, 40)])
+def test_generator_equals_the_tiled_condition_formulation(height: int, width: int) -> None:
+    """The untiled input conv and the fused heads give what GANimation defines: the condition
+    tiled over H x W behind the image, one trunk, two separate heads (float64, so only rounding differs)."""
+    generator = small_generator(num_down=2).double()
+    for module in generator.modules():  # non-trivial norm parameters, so every term is exercised
+        if isinstance(module, torch.nn.InstanceNorm2d):
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(module.bias, -0.5, 0.5)
+    images = face_like_images(3, height, width).double()
+    cond = au_vectors(3).double()
+    output = generator(images, cond)
+
+    tiled = cond[:, :, None, None].expand(3, NUM_AUS, height, width)
+    features = generator.trunk(torch.cat([images, tiled], dim=1))
+    color, attention = generator.color_head(features), generator.attention_head(features)
+    torch.testing.assert_close(output.color, color, rtol=0, atol=1e-12)
+    torch.testing.assert_close(output.attention, attention, rtol=0, atol=1e-12)
+    torch.testing.assert_close(output.image, attention * images + (1 - attention) * color, rtol=0, atol=1e-12)
+
+
 def test_generator_at_128px_gives_masks_in_range_and_the_composite(generator_128_output) -> None:
     images, output = generator_128_output
     assert output.image.shape == (2, 3, 128, 128)

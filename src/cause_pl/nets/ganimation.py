@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cause_pl.au import NUM_AUS
@@ -131,13 +132,30 @@ class GANimationGenerator(nn.Module):
     def forward(self, image: torch.Tensor, cond: torch.Tensor) -> GeneratorOutput:
         """Edit ``image`` (B, 3, H, W) in [-1, 1] towards the condition ``cond`` (B, cond_dim)."""
         self._check_inputs(image, cond)
-        batch, _, height, width = image.shape
-        tiled = cond.to(image.dtype)[:, :, None, None].expand(batch, self.cond_dim, height, width)
-        features = self.trunk(torch.cat([image, tiled], dim=1))
-        color = self.color_head(features)
-        attention = self.attention_head(features)
+        first = self.trunk[0]  # conv, norm, ReLU
+        features = self.trunk[1:](first[1:](self._input_conv(first[0], image, cond)))
+        head_weight = torch.cat([self.color_head[0].weight, self.attention_head[0].weight])
+        color, attention_logit = F.conv2d(features, head_weight, padding=3).split([_RGB_CHANNELS, 1], dim=1)
+        color, attention = torch.tanh(color), torch.sigmoid(attention_logit)
         composite = attention * image + (1 - attention) * color
         return GeneratorOutput(image=composite, attention=attention, color=color)
+
+    def _input_conv(self, conv: nn.Conv2d, image: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """``conv`` over the image with ``cond`` tiled over H x W behind it, without tiling.
+
+        A spatially constant map convolved with zero padding is constant except at the border, so
+        the condition's half of the conv is ``cond @ footprint``, where ``footprint`` is each
+        (output, condition) kernel slice run once over a ones map: batch-independent work instead of
+        ``cond_dim`` channels per image (the costliest conv of the demo's generator).
+        """
+        height, width = image.shape[-2:]
+        image_weight, cond_weight = conv.weight.split([_RGB_CHANNELS, self.cond_dim], dim=1)
+        out_channels, _, kernel, _ = cond_weight.shape
+        slices = cond_weight.transpose(0, 1).reshape(self.cond_dim * out_channels, 1, kernel, kernel)
+        footprint = F.conv2d(image.new_ones(1, 1, height, width), slices, padding=conv.padding)
+        cond_part = cond.to(image.dtype) @ footprint.reshape(self.cond_dim, out_channels * height * width)
+        image_part = F.conv2d(image, image_weight, padding=conv.padding)
+        return image_part + cond_part.view(-1, out_channels, height, width)
 
     def _check_inputs(self, image: torch.Tensor, cond: torch.Tensor) -> None:
         owner = f"{type(self).__name__}.forward"
