@@ -221,6 +221,16 @@ def test_training_steps_the_generator_once_every_critic_steps(faces):
         assert not torch.equal(parameter.detach(), before[name]), f"{name} was never updated"
 
 
+def test_a_generator_turn_reuses_the_critic_steps_forward(faces):
+    """With critic_steps=2: one generator forward on a critic-only batch (without a graph), two on a
+    generator turn (the edit, with its graph reused by the generator step, and the reconstruction)."""
+    model = small_model(critic_steps=2)
+    calls: list[bool] = []
+    model.generator.register_forward_hook(lambda module, inputs, output: calls.append(output.image.requires_grad))
+    trainer(max_steps=3).fit(model, loader(faces))  # batch 1: critic; batch 2: critic + generator
+    assert calls == [False, True, True]
+
+
 def test_training_under_bf16_mixed_precision(faces):
     model = small_model(critic_steps=2)
     run = trainer(max_steps=6, precision="bf16-mixed")

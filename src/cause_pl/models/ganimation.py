@@ -81,7 +81,7 @@ class GANimation(pl.LightningModule):
     ``max_epochs = epochs_constant + epochs_decay`` (official: 20 + 10).
 
     Distributed training: the critic step's backward leaves every generator parameter without a
-    gradient (the fakes are made under ``no_grad``) and the generator step toggles the critic off,
+    gradient (it sees the fakes detached) and the generator step toggles the critic off,
     so DDP needs ``strategy="ddp_find_unused_parameters_true"``. The critic's AU head itself is
     used in both steps. There are no collectives beyond Lightning's own; the saturation check is
     rank-local and warns from rank 0 only.
@@ -182,9 +182,10 @@ class GANimation(pl.LightningModule):
         opt_g, opt_d = cast(list[LightningOptimizer], self.optimizers())  # the two of configure_optimizers
         size = image.shape[0]
 
-        with torch.no_grad():
+        generator_turn = (self._critic_updates + 1) % self.hparams.critic_steps == 0
+        with torch.set_grad_enabled(generator_turn):  # the generator step below reuses this forward's graph
             edited = self.generator(image, target_au)
-        attention_mean = edited.attention.float().mean()
+        attention_mean = edited.attention.detach().float().mean()
         critic_terms = self._critic_losses(image, au, edited.image)
         opt_d.zero_grad()
         self.manual_backward(critic_terms["d/loss"])
@@ -193,9 +194,9 @@ class GANimation(pl.LightningModule):
         self.log_dict(critic_terms, batch_size=size)
         self.log("attention/mean", attention_mean, batch_size=size, prog_bar=True)
 
-        if self._critic_updates % self.hparams.critic_steps == 0:
+        if generator_turn:
             with self.toggled_optimizer(opt_g):
-                generator_terms = self._generator_losses(image, au, target_au)
+                generator_terms = self._generator_losses(image, au, target_au, edited)
                 opt_g.zero_grad()
                 self.manual_backward(generator_terms["g/loss"])
                 opt_g.step()
@@ -217,10 +218,11 @@ class GANimation(pl.LightningModule):
         return self.critic(images)[0].flatten(1).sum(dim=1)
 
     def _generator_losses(
-        self, image: torch.Tensor, au: torch.Tensor, target_au: torch.Tensor
+        self, image: torch.Tensor, au: torch.Tensor, target_au: torch.Tensor, edited: GeneratorOutput
     ) -> dict[str, torch.Tensor]:
+        """The generator's terms; ``edited`` = ``generator(image, target_au)`` with its graph (the
+        critic step made it with the same generator weights, so it is reused, not recomputed)."""
         hp = self.hparams
-        edited = self.generator(image, target_au)
         fake_scores, fake_aus = self.critic(edited.image)
         reconstructed = self.generator(edited.image, au)
         adversarial = -fake_scores.float().mean()
