@@ -8,7 +8,8 @@ FeatureExtraction CSVs of OpenFace's full width, via tests/builders) in a tempor
 times in this process, with one thread and repeats taken round-robin: the recipe's per-item
 ``process`` (decode, resample, mel, CSV, alignment, encoding) and each of its stages alone;
 ``load_audio`` (decode + resample) is the floor. Rates are seconds of audio per second of one
-worker. A cProfile of ``process`` says where the time goes.
+worker; CPU seconds (``time.process_time``, all threads) per second of audio show the cost per core.
+A cProfile of ``process`` says where the time goes.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import argparse
 import cProfile
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import harness  # first: pins OMP threads before torch is imported
 import numpy as np
@@ -27,6 +30,7 @@ import torch
 
 sys.path[:0] = [str(harness.REPO_ROOT), str(harness.REPO_ROOT / "data_recipes")]
 
+import talking_heads  # noqa: E402  (data_recipes/talking_heads.py: the per-item process of voxceleb2.py)
 import voxceleb2  # noqa: E402  (data_recipes/voxceleb2.py)
 from tests.builders.media import tone, write_m4a  # noqa: E402
 from tests.builders.openface_csv import CsvTable, video_table  # noqa: E402
@@ -54,7 +58,7 @@ OPENFACE_EXTRA_COLUMNS: tuple[str, ...] = (
 parameters): with them a CSV has OpenFace's full 714 columns, so parsing costs what it costs on real data."""
 RECIPE_SETTINGS = voxceleb2.Thresholds()
 """data_recipes/voxceleb2.py's defaults for the flags ``process`` reads."""
-COLUMNS = ("stage", "seconds", "audio s/s", "vs decode")
+COLUMNS = ("stage", "seconds", "audio s/s", "vs decode", "CPU s per audio s")
 
 
 def speech_like(seconds: float, sample_rate: int, seed: int) -> np.ndarray:
@@ -115,6 +119,25 @@ def stage_runners(items: list[voxceleb2.Utterance], config: MelConfig) -> dict[s
     }
 
 
+def timed(run: Callable[[], object]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (this process, all threads) of one call of ``run``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def stage_row(stage: str, times: list[tuple[float, float]], audio_seconds: float) -> dict[str, Any]:
+    """A table row from the (wall, CPU) seconds of each repeat: medians, as rates per audio second."""
+    walls = [wall for wall, _ in times]
+    return {
+        "stage": stage,
+        "seconds": harness.median(walls),
+        "all seconds": walls,
+        "audio s/s": audio_seconds / harness.median(walls),
+        "CPU s per audio s": harness.median([cpu for _, cpu in times]) / audio_seconds,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     harness.add_common_flags(parser, device=False)
@@ -130,7 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     harness.setup(args)
     config = MelConfig()
-    process = partial(voxceleb2.process, config, RECIPE_SETTINGS)
+    process = partial(talking_heads.process, config, RECIPE_SETTINGS)
 
     with tempfile.TemporaryDirectory(prefix="recipe-bench-") as folder:
         items = build_tree(Path(folder), args.count, args.seconds, args.source_rate, config.fps)
@@ -145,19 +168,11 @@ def main() -> None:
             f"medians of {args.repeats}"
         )
         runners = {"process() (whole item)": lambda: [process(item) for item in items], **stage_runners(items, config)}
-        seconds: dict[str, list[float]] = {stage: [] for stage in runners}
+        seconds: dict[str, list[tuple[float, float]]] = {stage: [] for stage in runners}
         for _ in range(args.repeats):  # round-robin, so that other users' load hits every stage alike
             for stage, run in runners.items():
-                seconds[stage] += harness.timed_repeats(run, 1)
-        rows = [
-            {
-                "stage": stage,
-                "seconds": harness.median(times),
-                "all seconds": times,
-                "audio s/s": audio_seconds / harness.median(times),
-            }
-            for stage, times in seconds.items()
-        ]
+                seconds[stage].append(timed(run))
+        rows = [stage_row(stage, times, audio_seconds) for stage, times in seconds.items()]
         harness.print_header(COLUMNS)
         floor = next(row for row in rows if row["stage"].startswith("decode"))
         for row in rows:

@@ -3,10 +3,12 @@
 OpenFace 2.2 FeatureExtraction writes ~714 columns (gaze, 2-D and 3-D landmarks, pose, shape
 parameters, AUs) of which a reader uses ~22; splitting every cell of every row into a Python string
 was most of a data recipe's time. So a *plain* file (no quote, NUL or lone carriage return, no line as
-long as ``csv.field_size_limit()``: everything OpenFace writes) keeps its data rows as unsplit lines,
-and a request splits each line only from its two ends, as far as the requested columns reach.
-Any other file goes through ``csv.reader``. For a plain file both ways give the same cells (the text
-between two commas, spaces kept), line numbers and errors, so the result does not depend on the path.
+long as ``csv.field_size_limit()``: everything OpenFace writes) stays one byte array: numpy finds its
+line ends and counts each row's commas, a request finds its cells from the commas nearest to each row's
+start or end, and cells that are plain decimals (all OpenFace writes) are parsed all at once, exactly
+as ``float`` parses them; any other cell is converted by itself. Any other file goes through
+``csv.reader``. For a plain file both ways give the same cells (the text between two commas, spaces
+kept), numbers, line numbers and errors, so the result does not depend on the path.
 
 Only requested cells are converted: text in a column nobody reads (say a landmark) is no error,
 while every row must still have as many cells as the header. The one exception is the last data row
@@ -16,16 +18,19 @@ dropped with a warning, or an error when ``strict``.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import math
 import warnings
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 class OpenFaceError(ValueError):
@@ -54,58 +59,218 @@ class _CsvRows:
 
     rows: list[list[str]]
 
-    def widths(self) -> Iterator[int]:
+    def widths(self) -> np.ndarray:
         """Cells per row."""
-        return map(len, self.rows)
+        return np.fromiter(map(len, self.rows), dtype=np.int64, count=len(self.rows))
 
-    def pick(self, indices: Sequence[int]) -> list[tuple[str, ...] | str]:
+    def pick(self, indices: Sequence[int]) -> Sequence[tuple[str, ...] | str]:
         """For each row, the cells at ``indices`` (as ``itemgetter`` gives them: one index, one bare cell)."""
         getter = itemgetter(*indices)
         return [getter(row) for row in self.rows]
+
+    def floats(self, indices: Sequence[int]) -> np.ndarray | None:
+        """float64 (rows, len(indices)) of the cells at ``indices`` as ``float`` reads them; None if one is not."""
+        return _to_floats(self.pick(indices), (len(self.rows), len(indices)))
 
     def last_row(self) -> list[str]:
         """The cells of the last row."""
         return self.rows[-1]
 
+    def without_last(self) -> _CsvRows:
+        """These rows but the last."""
+        return _CsvRows(self.rows[:-1])
+
+
+@dataclass(frozen=True, eq=False)
+class _Bits:
+    """Where a byte mask is set, as 64-bit words, with the count of set bits before each word."""
+
+    words: np.ndarray  # uint64, bit i of word w: byte 64 * w + i; one more zero word at the end
+    before: np.ndarray  # int64 (words,)
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> _Bits:
+        packed = np.packbits(mask, bitorder="little")
+        words = np.concatenate([packed, np.zeros(8 + -packed.size % 8, np.uint8)]).view("<u8")
+        counts = np.bitwise_count(words).astype(np.int64)
+        return cls(words, np.cumsum(counts) - counts)
+
+    def count_before(self, positions: np.ndarray) -> np.ndarray:
+        """How many set bytes precede each of ``positions`` (each at most the mask's length)."""
+        word = positions >> 6
+        below = (np.uint64(1) << (positions & 63).astype(np.uint64)) - np.uint64(1)
+        return self.before[word] + np.bitwise_count(self.words[word] & below)
+
+    def positions(self) -> np.ndarray:
+        """The set bytes, in order (cheaper than ``np.flatnonzero`` when they are few)."""
+        hot = np.flatnonzero(self.words)
+        bits = np.flatnonzero(np.unpackbits(self.words[hot].view(np.uint8), bitorder="little"))
+        return hot[bits >> 6] * 64 + (bits & 63)
+
 
 @dataclass(frozen=True, eq=False)
 class _PlainRows:
-    """Data rows of a plain file as unsplit lines, ``width`` cells each (a cell: the text between commas)."""
+    """Data rows of a plain file, ``width`` cells each (a cell: the bytes between two commas), located with numpy.
 
-    rows: list[str]
+    Row ``r`` is ``data[starts[r]:ends[r]]`` (its line end and ``\\r`` excluded); ``commas`` marks the commas
+    of ``data``: a row's width is its count of commas plus one, and a cell is found from the commas nearest
+    to the row's start or end (``_nearest_commas``), so most of a long row is never looked at again.
+    """
+
+    data: np.ndarray  # uint8: the file's bytes after any byte order mark
+    starts: np.ndarray  # int64 (rows,)
+    ends: np.ndarray  # int64 (rows,)
+    commas: _Bits
     width: int
 
-    def widths(self) -> Iterator[int]:
+    def widths(self) -> np.ndarray:
         """Cells per row."""
-        return (row.count(",") + 1 for row in self.rows)
+        return self.commas.count_before(self.ends) - self.commas.count_before(self.starts) + 1
 
-    def pick(self, indices: Sequence[int]) -> list[tuple[str, ...] | str]:
-        """For each row, the cells at ``indices``; the widest stretch of unrequested cells stays unsplit."""
-        head, tail = _split_plan(indices, self.width)
-        skipped = self.width - head - tail
-        getter = itemgetter(*(index if index < head else index - skipped for index in indices))
-        return [getter(_end_cells(row, head, tail)) for row in self.rows]
+    def pick(self, indices: Sequence[int]) -> Sequence[tuple[str, ...] | str]:
+        """For each row, the cells at ``indices`` (as ``itemgetter`` gives them: one index, one bare cell)."""
+        cells = self._texts(*self._spans(indices))
+        if len(indices) == 1:
+            return cells
+        return [tuple(cells[at : at + len(indices)]) for at in range(0, len(cells), len(indices))]
+
+    def floats(self, indices: Sequence[int]) -> np.ndarray | None:
+        """float64 (rows, len(indices)) of the cells at ``indices`` as ``float`` reads them; None if one is not.
+
+        Plain decimals (what OpenFace writes) are parsed all at once by ``_decimals``; other cells one by one.
+        """
+        starts, ends = self._spans(indices)
+        values, plain = _decimals(self.data, starts, ends)
+        odd = np.flatnonzero(~plain)
+        if odd.size:
+            converted = _to_floats(self._texts(starts[odd], ends[odd]), (odd.size,))
+            if converted is None:
+                return None
+            values[odd] = converted
+        return values.reshape(len(self.starts), len(indices))
 
     def last_row(self) -> list[str]:
         """The cells of the last row."""
-        return self.rows[-1].split(",")
+        return self._texts(self.starts[-1:], self.ends[-1:])[0].split(",")
+
+    def without_last(self) -> _PlainRows:
+        """These rows but the last."""
+        return _PlainRows(self.data, self.starts[:-1], self.ends[:-1], self.commas, self.width)
+
+    def _spans(self, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Starts and ends of the cells at ``indices``, row after row (every row ``width`` cells wide).
+
+        Cell ``c`` lies after comma ``c - 1`` and before comma ``c`` counted from the row's start, or from
+        its end after comma ``d`` and before comma ``d - 1``, ``d = width - 1 - c``; the nearer end is used.
+        """
+        columns = np.asarray(indices, dtype=np.int64)
+        back = self.width - 1 - columns
+        front = columns <= back
+        ahead = self._nearest_commas(int(columns[front].max(initial=-1)) + 1, from_end=False)
+        behind = self._nearest_commas(int(back[~front].max(initial=-1)) + 1, from_end=True)
+        starts = np.where(front, _columns(ahead, columns - 1), _columns(behind, back)) + 1
+        ends = np.where(front, _columns(ahead, columns), _columns(behind, back - 1))
+        starts = np.where(columns == 0, self.starts[:, None], starts)
+        ends = np.where(columns == self.width - 1, self.ends[:, None], ends)
+        return starts.ravel(), ends.ravel()
+
+    def _nearest_commas(self, count: int, from_end: bool) -> np.ndarray:
+        """(rows, count) positions of each row's first ``count`` commas (``from_end``: its last, the last first).
+
+        Looks at a window of bytes at the row's start (end), widened until it holds ``count`` commas.
+        """
+        count = min(count, self.width - 1)
+        if count <= 0:
+            return np.zeros((self.starts.size, 1), np.int64)  # no comma needed: the row's own ends bound the cells
+        size = 8 * count
+        while True:
+            size = min(size, self.data.size)
+            windows = np.clip(self.ends - size if from_end else self.starts, 0, self.data.size - size)
+            hits = sliding_window_view(self.data, size)[windows] == _COMMA
+            first, stop = self.starts - windows, self.ends - windows  # the row within its window
+            if (first > 0).any() or (stop < size).any():  # a window reaching into other rows
+                offsets = np.arange(size)
+                hits &= (offsets >= first[:, None]) & (offsets < stop[:, None])
+            found = np.count_nonzero(hits, axis=1)
+            if found.min() >= count or size == self.data.size:
+                break
+            size *= 4
+        flat = np.flatnonzero(hits)  # row by row, in order within each row
+        positions = windows[flat // size] + flat % size
+        ends = np.cumsum(found)
+        nearest = ends - 1 - np.arange(count)[:, None] if from_end else ends - found + np.arange(count)[:, None]
+        return positions[nearest.T]
+
+    def _texts(self, starts: np.ndarray, ends: np.ndarray) -> list[str]:
+        """The cells ``data[start:end]`` as text."""
+        return [
+            self.data[start:end].tobytes().decode() for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
+        ]
 
 
-def _split_plan(indices: Sequence[int], width: int) -> tuple[int, int]:
-    """How many cells to split off the start and the end of a line to reach all ``indices``, fewest in all."""
-    ordered = sorted(set(indices))
-    plans = [
-        (ordered[k - 1] + 1 if k else 0, width - ordered[k] if k < len(ordered) else 0) for k in range(len(ordered) + 1)
-    ]
-    return min(plans, key=sum)
+def _columns(table: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``table[:, columns]``, columns out of range clipped (the caller discards those)."""
+    return table[:, np.clip(columns, 0, table.shape[1] - 1)]
 
 
-def _end_cells(line: str, head: int, tail: int) -> list[str]:
-    """The first ``head`` and the last ``tail`` cells of ``line`` (``head + tail`` at most its width)."""
-    cells = line.split(",", head)[:head]
-    if tail:
-        cells += line.rsplit(",", tail)[-tail:]
-    return cells
+MAX_DIGITS = 15
+"""Most digits of a decimal ``_decimals`` parses: below 10**15 < 2**53 the digits are an exact float64."""
+_POWERS = np.array([float(10**exponent) for exponent in range(MAX_DIGITS + 1)])
+"""10**k as float64, exact."""
+_SPACE, _ZERO, _POINT, _MINUS, _COMMA, _NEWLINE, _RETURN = b" 0.-,\n\r"
+
+
+def _decimals(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 values of the cells ``data[start:end]`` that are plain decimals, and which cells are.
+
+    A plain decimal is ``[ ]*-?D+(.D+)?[ ]*`` with at most ``MAX_DIGITS`` digits ``D``. Its value is
+    ``digits / 10**decimals``, one correctly rounded division of two exact float64: the double nearest to
+    the decimal, as ``float`` reads it (-0 included). The values of other cells are meaningless. Characters
+    are laid out one position per row, so every step is a vector operation across all cells.
+    """
+    lengths = ends - starts
+    offsets = np.arange(max(1, int(lengths.max(initial=0))))[:, None]
+    inside = offsets < lengths
+    chars = np.where(inside, data[np.minimum(starts + offsets, data.size - 1)], _SPACE)
+    digit = chars - _ZERO  # uint8: anything but a digit wraps above 9
+    is_digit, is_point, is_minus, filled = digit <= 9, chars == _POINT, chars == _MINUS, chars != _SPACE
+    edge = np.zeros((1, chars.shape[1]), bool)
+    before_digit, after_digit = np.vstack([is_digit[1:], edge]), np.vstack([edge, is_digit[:-1]])
+    runs = filled[0] + np.count_nonzero(filled[1:] & ~filled[:-1], axis=0)
+    digits = np.count_nonzero(is_digit, axis=0)
+    plain = (
+        (runs == 1)  # one run of characters: no space inside
+        & ~(~(is_digit | is_point | is_minus) & filled).any(axis=0)
+        & ~(is_minus & (np.vstack([edge, filled[:-1]]) | ~before_digit)).any(axis=0)  # a minus in front of a digit
+        & ~(is_point & ~(before_digit & after_digit)).any(axis=0)  # a point between digits
+        & (np.count_nonzero(is_point, axis=0) <= 1)
+        & (digits >= 1)
+        & (digits <= MAX_DIGITS)
+    )
+    mantissa, decimals = _digits(np.where(is_digit, digit, 0), is_digit, is_point)
+    values = mantissa / _POWERS[np.minimum(decimals, MAX_DIGITS)]
+    return np.where(is_minus.any(axis=0), -values, values), plain
+
+
+def _digits(digit: np.ndarray, is_digit: np.ndarray, is_point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of the (positions, cells) arrays: its digits read as one integer (float64, exact below
+    2**53) and how many of them follow a point; Horner's rule, one position at a time."""
+    mantissa, decimals = np.zeros(digit.shape[1]), np.zeros(digit.shape[1], np.int64)
+    point_seen = np.zeros(digit.shape[1], bool)
+    for position_digit, position_is_digit, position_is_point in zip(digit, is_digit, is_point, strict=True):
+        mantissa *= np.where(position_is_digit, 10.0, 1.0)
+        mantissa += position_digit
+        point_seen |= position_is_point
+        decimals += position_is_digit & point_seen
+    return mantissa, decimals
+
+
+def _to_floats(cells: Sequence[tuple[str, ...] | str], shape: tuple[int, ...]) -> np.ndarray | None:
+    """``cells`` as float64 of ``shape``, each converted as ``float`` converts it; None if one is no number."""
+    try:
+        return np.array(cells, dtype=np.float64).reshape(shape)
+    except ValueError:
+        return None
 
 
 _Records = _CsvRows | _PlainRows
@@ -117,7 +282,7 @@ class Table:
 
     path: str
     variant: Variant
-    columns: dict[str, int]
+    columns: Mapping[str, int]  # shared by the tables of one header: read only
     records: _Records
     lines: list[int]
 
@@ -132,14 +297,10 @@ class Table:
         in the columns of ``non_finite_ok`` NaN and inf are returned as they are (the caller masks them).
         """
         indices = [self.columns[name] for name in names]
-        cells = self.records.pick(indices)
-        shape = (len(self.lines), len(indices))
-        try:
-            values = np.array(cells, dtype=np.float64).reshape(shape)
-        except ValueError:
-            values = None
-        if values is None or not (np.isfinite(values) | np.isin(names, list(non_finite_ok))).all():
-            self._raise_first_bad_cell(names, np.array(cells, dtype=object).reshape(shape), non_finite_ok)
+        values = self.records.floats(indices)
+        if values is None or not (np.isfinite(values) | [name in non_finite_ok for name in names]).all():
+            cells = np.array(self.records.pick(indices), dtype=object).reshape(len(self.lines), len(indices))
+            self._raise_first_bad_cell(names, cells, non_finite_ok)
         return values
 
     def _raise_first_bad_cell(
@@ -181,15 +342,28 @@ def read_table(path: str | Path, strict: bool = False, variant: Variant | None =
         if strict:
             raise OpenFaceError(message)
         warnings.warn(f"{message}; the row is dropped", stacklevel=3)
-        records.rows.pop()
+        records = records.without_last()
         lines.pop()
     if not lines:
         raise OpenFaceError(f"{path}: no data rows (OpenFace found no face)")
-    for line, width in zip(lines, records.widths(), strict=True):
-        if width != len(header):
-            raise OpenFaceError(f"{path}: line {line} has {width} cells, the header has {len(header)}")
-    columns = {name: position for position, name in enumerate(header)}
-    return Table(path, variant, columns, records, lines)
+    widths = records.widths()
+    wrong = np.flatnonzero(widths != len(header))
+    if wrong.size:
+        row = int(wrong[0])
+        raise OpenFaceError(f"{path}: line {lines[row]} has {widths[row]} cells, the header has {len(header)}")
+    return Table(path, variant, _positions(header), records, lines)
+
+
+@lru_cache(maxsize=16)
+def _positions(header: tuple[str, ...]) -> dict[str, int]:
+    """Each column's position by name (one dict per distinct header: a data set's files share theirs)."""
+    return {name: position for position, name in enumerate(header)}
+
+
+@lru_cache(maxsize=16)
+def _names(line: str) -> tuple[str, ...]:
+    """The stripped column names of a header line; none for an empty line."""
+    return tuple(name.strip() for name in line.split(",")) if line else ()
 
 
 def _truncation(records: _Records, width: int) -> str | None:
@@ -210,24 +384,31 @@ _Parsed = tuple[tuple[str, ...], list[int], _Records]
 
 
 def _read_plain(path: str) -> _Parsed | None:
-    """A plain file split into lines (rows are found as ``csv.reader`` would); None for any other file."""
+    """A plain file's rows and commas, located with numpy (rows as ``csv.reader`` finds them); None for others."""
     try:
         with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8-sig")
+            raw = handle.read()
+        if not raw.isascii():
+            raw.decode("utf-8")  # only to send what is no UTF-8 to _read_csv, which reports it in its words
     except (OSError, UnicodeDecodeError):
-        return None  # _read_csv reports it, in its words
-    if '"' in text or "\0" in text:
         return None
-    lines = text.split("\n")
-    if "\r" in text:  # fine as the end of a CRLF line; a lone one also ends a line for csv
-        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
-        if any("\r" in line for line in lines):
+    if b'"' in raw or b"\0" in raw:
+        return None
+    data = np.frombuffer(raw, np.uint8)[len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0 :]
+    breaks = _Bits.of(data == _NEWLINE).positions()
+    starts, ends = np.append(0, breaks + 1), np.append(breaks, data.size)
+    if b"\r" in raw:  # fine as the end of a CRLF line; a lone one also ends a line for csv
+        line_ends = (ends > starts) & (data[np.maximum(ends - 1, 0)] == _RETURN)
+        if np.count_nonzero(data == _RETURN) != np.count_nonzero(line_ends):
             return None
-    if max(map(len, lines)) >= csv.field_size_limit():
-        return None
-    header = tuple(name.strip() for name in lines[0].split(",")) if lines[0] else ()
-    numbered = [(number, line) for number, line in enumerate(lines[1:], start=2) if line]
-    return header, [number for number, _ in numbered], _PlainRows([line for _, line in numbered], len(header))
+        ends -= line_ends
+    if int((ends - starts).max()) >= csv.field_size_limit():
+        return None  # a line that may hold a cell over csv's limit: csv.reader decides
+    first = data[starts[0] : ends[0]].tobytes().decode()
+    header = _names(first)
+    kept = np.flatnonzero(ends[1:] > starts[1:]) + 1  # blank lines are skipped but counted
+    rows = _PlainRows(data, starts[kept], ends[kept], _Bits.of(data == _COMMA), len(header))
+    return header, (kept + 1).tolist(), rows
 
 
 def _read_csv(path: str) -> _Parsed:
