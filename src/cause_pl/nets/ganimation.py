@@ -16,7 +16,7 @@ match it (generator 8,471,296; critic 44,860,352):
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -132,9 +132,10 @@ class GANimationGenerator(nn.Module):
     def forward(self, image: torch.Tensor, cond: torch.Tensor) -> GeneratorOutput:
         """Edit ``image`` (B, 3, H, W) in [-1, 1] towards the condition ``cond`` (B, cond_dim)."""
         self._check_inputs(image, cond)
-        first = self.trunk[0]  # conv, norm, ReLU
-        features = self.trunk[1:](first[1:](self._input_conv(first[0], image, cond)))
-        head_weight = torch.cat([self.color_head[0].weight, self.attention_head[0].weight])
+        first = cast(nn.Sequential, self.trunk[0])  # conv, norm, ReLU
+        features = self.trunk[1:](first[1:](self._input_conv(cast(nn.Conv2d, first[0]), image, cond)))
+        heads = (cast(nn.Conv2d, head[0]) for head in (self.color_head, self.attention_head))
+        head_weight = torch.cat([conv.weight for conv in heads])
         color, attention_logit = F.conv2d(features, head_weight, padding=3).split([_RGB_CHANNELS, 1], dim=1)
         color, attention = torch.tanh(color), torch.sigmoid(attention_logit)
         composite = attention * image + (1 - attention) * color
