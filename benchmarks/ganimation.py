@@ -2,10 +2,13 @@
 
     .venv/bin/python benchmarks/ganimation.py                    # paper model, 128 px, batch 4, CPU
     .venv/bin/python benchmarks/ganimation.py --small            # synthetic config's model at 64 px
+    .venv/bin/python benchmarks/ganimation.py --demo             # the demo's model at 64 px, batch 16
     .venv/bin/python benchmarks/ganimation.py --device cuda      # batch 25
 
 Settings are ``fp32`` or ``+``-joined options: ``channels_last``, ``bf16`` (training
-``precision="bf16-mixed"``, inference ``torch.autocast``) and ``compile`` (``nn.Module.compile`` of
+``precision="bf16-mixed"``, inference ``torch.autocast``), ``tiled`` (the generator computed as the
+paper writes it, the condition tiled over H x W and two head convs: what the package did before its
+exact rewrite) and ``compile`` (``nn.Module.compile`` of
 the generator; the critic stays eager, since its gradient penalty needs double backward, which
 compiled graphs do not support). Each setting keeps one model (seed-0 weights, like every other).
 Inference: ``model.generate`` images/s (outputs copied to the CPU), and the max abs difference of
@@ -22,19 +25,27 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import harness  # first: pins OMP threads before torch is imported
 import pytorch_lightning as pl
 import torch
 
+sys.path.insert(0, str(harness.REPO_ROOT))
+
+from tests.builders.ganimation_reference import tiled_forward
+
 from cause_pl.au import NUM_AUS
+from cause_pl.demo.plan import DemoPlan
+from cause_pl.demo.training import demo_ganimation
 from cause_pl.models.ganimation import GANimation
 
-OPTIONS = ("channels_last", "bf16", "compile")
+OPTIONS = ("channels_last", "bf16", "tiled", "compile")
 SMALL_MODEL = {"g_base_channels": 32, "g_res_blocks": 3, "d_base_channels": 32, "d_layers": 5, "d_max_channels": 512}
 """The model of the experiments/ganimation/synthetic.yaml overlay (trained there at 64 px)."""
 TOLERANCE = {False: 1e-3, True: 5e-2}
@@ -61,6 +72,7 @@ class Setting:
     name: str
     channels_last: bool = False
     bf16: bool = False
+    tiled: bool = False
     compile: bool = False
 
     @classmethod
@@ -105,7 +117,12 @@ def alarm(seconds: float, active: bool) -> Iterator[None]:
 def build_model(args: argparse.Namespace, setting: Setting) -> GANimation:
     """The model with seed-0 weights (identical for every setting), prepared for ``setting``."""
     torch.manual_seed(0)
-    model = GANimation(image_size=args.image_size, **(SMALL_MODEL if args.small else {}))
+    if args.demo:
+        model = demo_ganimation(DemoPlan())
+    else:
+        model = GANimation(image_size=args.image_size, **(SMALL_MODEL if args.small else {}))
+    if setting.tiled:
+        model.generator.forward = partial(tiled_forward, model.generator)  # type: ignore[method-assign]
     model.to(args.device)
     if setting.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -307,10 +324,11 @@ def measure_training(
             {
                 "train img/s": args.batch_size * cycle / harness.median(cycles[name]),
                 "train cycle s": cycles[name],
-                "critic batch ms": 1e3 * harness.median(critic_only),
                 "generator batch ms": 1e3 * harness.median(batches[name][cycle - 1 :: cycle]),
             }
         )
+        if critic_only:  # none when the generator steps on every batch (critic_steps 1, the demo's)
+            row["critic batch ms"] = 1e3 * harness.median(critic_only)
         if candidate.setting.compile:
             later = warmups[name][1:] or [args.warmup_cycles * harness.median(cycles[name])]
             row["train compile s"] = warmups[name][0] - harness.median(later)
@@ -344,8 +362,11 @@ def main() -> None:
     parser.add_argument(
         "--small", action="store_true", help="the synthetic config's small model (default image size 64)"
     )
-    parser.add_argument("--image-size", type=int, help="default 128 (64 with --small)")
-    parser.add_argument("--batch-size", type=int, help="default 4 on CPU, 25 (the paper's) on CUDA")
+    parser.add_argument(
+        "--demo", action="store_true", help="the model `cause-pl demo` trains (64 px, batch 16 unless given)"
+    )
+    parser.add_argument("--image-size", type=int, help="default 128 (64 with --small or --demo)")
+    parser.add_argument("--batch-size", type=int, help="default 4 on CPU (16 with --demo), 25 (the paper's) on CUDA")
     parser.add_argument(
         "--warmup-cycles", type=int, default=1, help="untimed training cycles at the start of every fit"
     )
@@ -365,13 +386,16 @@ def main() -> None:
         return
     harness.setup(args)
     harness.quiet_lightning()
+    if args.demo:
+        args.image_size = DemoPlan().gan_image_size
+        args.batch_size = args.batch_size or DemoPlan().gan_batch_size
     args.image_size = args.image_size or (64 if args.small else 128)
     args.batch_size = args.batch_size or (25 if args.device == "cuda" else 4)
     settings = [Setting.parse(name) for name in args.settings]
     if settings[0].name != "fp32":
         raise SystemExit("--settings: the first setting must be fp32, the baseline of ratios and checks")
 
-    model_name = "small (synthetic config)" if args.small else "paper"
+    model_name = "demo" if args.demo else "small (synthetic config)" if args.small else "paper"
     print(
         f"GANimation {model_name} model, {args.image_size} px, batch {args.batch_size}, {args.device}, "
         f"{torch.get_num_threads()} thread(s); medians of {args.repeats}"
