@@ -15,12 +15,13 @@ import pytest
 
 from cause_pl.au import NUM_AUS
 from cause_pl.openface import table as openface_table
+from cause_pl.openface.byte_numbers import plain_decimals
 from cause_pl.openface.reader import read_openface_csv
 from tests.builders.openface_csv import LAYOUTS, OPENFACE_VERSIONS, Layout, as_openface, video_table
 from tests.openface.test_table import assert_same_tracks, both_paths, full_width
 
 ODD_CELLS = ("", " ", "-", ".", "1.2.3", "1-2", "1 2", "e5", "1e", "--1", "nan", "-inf", "1_0", "\u0663", "\t1", "0x1")
-"""Cells ``_decimals`` leaves to ``float``: no numbers, or numbers in forms it does not parse (NaN, inf, 1_0, ...)."""
+"""Cells ``plain_decimals`` leaves to ``float``: no numbers, or forms it does not parse (NaN, inf, 1_0, ...)."""
 
 
 def formatted_numbers(count: int, seed: int) -> list[str]:
@@ -42,11 +43,11 @@ def formatted_numbers(count: int, seed: int) -> list[str]:
 
 
 def decimals(cells: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``_decimals`` of ``cells`` written one after the other, comma-separated."""
+    """``plain_decimals`` of ``cells`` written one after the other, comma-separated."""
     sizes = np.array([len(cell.encode()) for cell in cells])
     starts = np.concatenate([[0], np.cumsum(sizes + 1)[:-1]])
     data = np.frombuffer(",".join(cells).encode(), np.uint8)
-    return openface_table._decimals(data, starts, starts + sizes)
+    return plain_decimals(data, starts, starts + sizes)
 
 
 def test_plain_decimals_parse_exactly_as_float_does() -> None:

@@ -32,6 +32,8 @@ from typing import NoReturn
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from cause_pl.openface.byte_numbers import COMMA, NEWLINE, RETURN, BitPositions, plain_decimals
+
 
 class OpenFaceError(ValueError):
     """An OpenFace CSV that cannot be used; the message names the file and the problem."""
@@ -82,33 +84,6 @@ class _CsvRows:
 
 
 @dataclass(frozen=True, eq=False)
-class _Bits:
-    """Where a byte mask is set, as 64-bit words, with the count of set bits before each word."""
-
-    words: np.ndarray  # uint64, bit i of word w: byte 64 * w + i; one more zero word at the end
-    before: np.ndarray  # int64 (words,)
-
-    @classmethod
-    def of(cls, mask: np.ndarray) -> _Bits:
-        packed = np.packbits(mask, bitorder="little")
-        words = np.concatenate([packed, np.zeros(8 + -packed.size % 8, np.uint8)]).view("<u8")
-        counts = np.bitwise_count(words).astype(np.int64)
-        return cls(words, np.cumsum(counts) - counts)
-
-    def count_before(self, positions: np.ndarray) -> np.ndarray:
-        """How many set bytes precede each of ``positions`` (each at most the mask's length)."""
-        word = positions >> 6
-        below = (np.uint64(1) << (positions & 63).astype(np.uint64)) - np.uint64(1)
-        return self.before[word] + np.bitwise_count(self.words[word] & below)
-
-    def positions(self) -> np.ndarray:
-        """The set bytes, in order (cheaper than ``np.flatnonzero`` when they are few)."""
-        hot = np.flatnonzero(self.words)
-        bits = np.flatnonzero(np.unpackbits(self.words[hot].view(np.uint8), bitorder="little"))
-        return hot[bits >> 6] * 64 + (bits & 63)
-
-
-@dataclass(frozen=True, eq=False)
 class _PlainRows:
     """Data rows of a plain file, ``width`` cells each (a cell: the bytes between two commas), located with numpy.
 
@@ -120,7 +95,7 @@ class _PlainRows:
     data: np.ndarray  # uint8: the file's bytes after any byte order mark
     starts: np.ndarray  # int64 (rows,)
     ends: np.ndarray  # int64 (rows,)
-    commas: _Bits
+    commas: BitPositions
     width: int
 
     def widths(self) -> np.ndarray:
@@ -137,10 +112,10 @@ class _PlainRows:
     def floats(self, indices: Sequence[int]) -> np.ndarray | None:
         """float64 (rows, len(indices)) of the cells at ``indices`` as ``float`` reads them; None if one is not.
 
-        Plain decimals (what OpenFace writes) are parsed all at once by ``_decimals``; other cells one by one.
+        Plain decimals (what OpenFace writes) are parsed all at once by ``plain_decimals``; other cells one by one.
         """
         starts, ends = self._spans(indices)
-        values, plain = _decimals(self.data, starts, ends)
+        values, plain = plain_decimals(self.data, starts, ends)
         odd = np.flatnonzero(~plain)
         if odd.size:
             converted = _to_floats(self._texts(starts[odd], ends[odd]), (odd.size,))
@@ -186,7 +161,7 @@ class _PlainRows:
         while True:
             size = min(size, self.data.size)
             windows = np.clip(self.ends - size if from_end else self.starts, 0, self.data.size - size)
-            hits = sliding_window_view(self.data, size)[windows] == _COMMA
+            hits = sliding_window_view(self.data, size)[windows] == COMMA
             first, stop = self.starts - windows, self.ends - windows  # the row within its window
             if (first > 0).any() or (stop < size).any():  # a window reaching into other rows
                 offsets = np.arange(size)
@@ -211,58 +186,6 @@ class _PlainRows:
 def _columns(table: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """``table[:, columns]``, columns out of range clipped (the caller discards those)."""
     return table[:, np.clip(columns, 0, table.shape[1] - 1)]
-
-
-MAX_DIGITS = 15
-"""Most digits of a decimal ``_decimals`` parses: below 10**15 < 2**53 the digits are an exact float64."""
-_POWERS = np.array([float(10**exponent) for exponent in range(MAX_DIGITS + 1)])
-"""10**k as float64, exact."""
-_SPACE, _ZERO, _POINT, _MINUS, _COMMA, _NEWLINE, _RETURN = b" 0.-,\n\r"
-
-
-def _decimals(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float64 values of the cells ``data[start:end]`` that are plain decimals, and which cells are.
-
-    A plain decimal is ``[ ]*-?D+(.D+)?[ ]*`` with at most ``MAX_DIGITS`` digits ``D``. Its value is
-    ``digits / 10**decimals``, one correctly rounded division of two exact float64: the double nearest to
-    the decimal, as ``float`` reads it (-0 included). The values of other cells are meaningless. Characters
-    are laid out one position per row, so every step is a vector operation across all cells.
-    """
-    lengths = ends - starts
-    offsets = np.arange(max(1, int(lengths.max(initial=0))))[:, None]
-    inside = offsets < lengths
-    chars = np.where(inside, data[np.minimum(starts + offsets, data.size - 1)], _SPACE)
-    digit = chars - _ZERO  # uint8: anything but a digit wraps above 9
-    is_digit, is_point, is_minus, filled = digit <= 9, chars == _POINT, chars == _MINUS, chars != _SPACE
-    edge = np.zeros((1, chars.shape[1]), bool)
-    before_digit, after_digit = np.vstack([is_digit[1:], edge]), np.vstack([edge, is_digit[:-1]])
-    runs = filled[0] + np.count_nonzero(filled[1:] & ~filled[:-1], axis=0)
-    digits = np.count_nonzero(is_digit, axis=0)
-    plain = (
-        (runs == 1)  # one run of characters: no space inside
-        & ~(~(is_digit | is_point | is_minus) & filled).any(axis=0)
-        & ~(is_minus & (np.vstack([edge, filled[:-1]]) | ~before_digit)).any(axis=0)  # a minus in front of a digit
-        & ~(is_point & ~(before_digit & after_digit)).any(axis=0)  # a point between digits
-        & (np.count_nonzero(is_point, axis=0) <= 1)
-        & (digits >= 1)
-        & (digits <= MAX_DIGITS)
-    )
-    mantissa, decimals = _digits(np.where(is_digit, digit, 0), is_digit, is_point)
-    values = mantissa / _POWERS[np.minimum(decimals, MAX_DIGITS)]
-    return np.where(is_minus.any(axis=0), -values, values), plain
-
-
-def _digits(digit: np.ndarray, is_digit: np.ndarray, is_point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per column of the (positions, cells) arrays: its digits read as one integer (float64, exact below
-    2**53) and how many of them follow a point; Horner's rule, one position at a time."""
-    mantissa, decimals = np.zeros(digit.shape[1]), np.zeros(digit.shape[1], np.int64)
-    point_seen = np.zeros(digit.shape[1], bool)
-    for position_digit, position_is_digit, position_is_point in zip(digit, is_digit, is_point, strict=True):
-        mantissa *= np.where(position_is_digit, 10.0, 1.0)
-        mantissa += position_digit
-        point_seen |= position_is_point
-        decimals += position_is_digit & point_seen
-    return mantissa, decimals
 
 
 def _to_floats(cells: Sequence[tuple[str, ...] | str], shape: tuple[int, ...]) -> np.ndarray | None:
@@ -395,11 +318,11 @@ def _read_plain(path: str) -> _Parsed | None:
     if b'"' in raw or b"\0" in raw:
         return None
     data = np.frombuffer(raw, np.uint8)[len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0 :]
-    breaks = _Bits.of(data == _NEWLINE).positions()
+    breaks = BitPositions.of(data == NEWLINE).positions()
     starts, ends = np.append(0, breaks + 1), np.append(breaks, data.size)
     if b"\r" in raw:  # fine as the end of a CRLF line; a lone one also ends a line for csv
-        line_ends = (ends > starts) & (data[np.maximum(ends - 1, 0)] == _RETURN)
-        if np.count_nonzero(data == _RETURN) != np.count_nonzero(line_ends):
+        line_ends = (ends > starts) & (data[np.maximum(ends - 1, 0)] == RETURN)
+        if np.count_nonzero(data == RETURN) != np.count_nonzero(line_ends):
             return None
         ends -= line_ends
     if int((ends - starts).max()) >= csv.field_size_limit():
@@ -407,7 +330,7 @@ def _read_plain(path: str) -> _Parsed | None:
     first = data[starts[0] : ends[0]].tobytes().decode()
     header = _names(first)
     kept = np.flatnonzero(ends[1:] > starts[1:]) + 1  # blank lines are skipped but counted
-    rows = _PlainRows(data, starts[kept], ends[kept], _Bits.of(data == _COMMA), len(header))
+    rows = _PlainRows(data, starts[kept], ends[kept], BitPositions.of(data == COMMA), len(header))
     return header, (kept + 1).tolist(), rows
 
 
