@@ -173,7 +173,8 @@ def test_animate_from_config_renders_the_same_frames(capsys, quick_demo, tmp_pat
 
 def test_demo_config_round_trips(capsys, tmp_path):
     config = printed_config(capsys, tmp_path, "demo", "--out", tmp_path / "demo", "--workers", "1", "--quick")
-    assert yaml.safe_load(config.read_text()) == {"out": str(tmp_path / "demo"), "workers": 1, "quick": True}
+    expected = {"out": str(tmp_path / "demo"), "workers": 1, "quick": True, "precision": "auto"}
+    assert yaml.safe_load(config.read_text()) == expected
     code, _, err = cause_pl(capsys, "demo", "--config", config, "--workers", "0")
     assert code == 2 and "--workers must be >= 1, got 0" in err
 

@@ -39,14 +39,18 @@ def reference_frames(speech: Path, cause: Path, gan: Path, folder: Path, colour:
 
 
 def looks_like(colour: tuple[int, int, int]):
-    """Check: out.mp4 shows what the reference face of ``colour`` gives (not a white or inverted face)."""
+    """Check: out.mp4 shows what the reference face of ``colour`` gives (not a white or inverted face).
+
+    Within 3 levels on average: a lossy file (JPEG, CMYK) decodes a level or so off ``colour``, and the
+    generator's edits may amplify that a little; a wrong conversion is off by a hundred levels or more.
+    """
 
     def check(kit, work, stdout):
         folder = kit.short_m4a.parent / "reference_faces"
         expected = reference_frames(kit.short_m4a, kit.cause, kit.gan, folder, colour)
         frames = decode_mp4(work / "out.mp4").frames.astype(np.float64)
         assert frames.shape == expected.shape
-        assert np.abs(frames - expected).mean() < 1.0, np.abs(frames - expected).mean()
+        assert np.abs(frames - expected).mean() < 3.0, np.abs(frames - expected).mean()
 
     return check
 
