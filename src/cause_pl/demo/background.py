@@ -2,7 +2,7 @@
 
 CAUSE's small convolutions keep one thread busy at most, so the face AU reader trains beside it on
 the other core. (Training CAUSE beside GANimation instead was measured slower on 2 cores: the two
-trainings and their data workers thrashed, 198 s against 167 s in a row.) :class:`BackgroundJob`
+trainings and their data workers thrashed, 198 s against 159 s in a row.) :class:`BackgroundJob`
 runs a function in a spawned process with its output going to a log file.
 """
 
