@@ -231,6 +231,46 @@ def test_a_generator_turn_reuses_the_critic_steps_forward(faces):
     assert calls == [False, True, True]
 
 
+def critic_au_error(model: GANimation, faces: SyntheticFaceBatches) -> float:
+    with torch.no_grad():
+        return torch.nn.functional.mse_loss(model.critic(faces.images)[1], faces.aus).item()
+
+
+class WarmupProbe(OptimizerStepLog):
+    """Step counts, plus the critic's AU error and the generator's weights when ``at`` batches are done."""
+
+    def __init__(self, faces: SyntheticFaceBatches, at: int) -> None:
+        super().__init__()
+        self.faces, self.at = faces, at
+        self.au_error_then = float("nan")
+        self.generator_then: dict[str, torch.Tensor] = {}
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, module, outputs, batch, batch_idx)
+        if len(self.counts) == self.at:
+            self.au_error_then = critic_au_error(module, self.faces)
+            self.generator_then = {name: p.detach().clone() for name, p in module.generator.named_parameters()}
+
+
+def test_critic_warmup_teaches_the_au_head_before_the_generator_steps(faces):
+    """The first critic_warmup_steps batches step only the critic, on the real images' AUs: no
+    generator forward, no generator step; then the usual cadence, counted from the warm-up's end."""
+    warmup = 12
+    model = small_model(critic_steps=1, critic_warmup_steps=warmup, lr_d=1e-3)
+    generator_before = {name: p.detach().clone() for name, p in model.generator.named_parameters()}
+    mean_au_error = torch.nn.functional.mse_loss(faces.aus.mean(0).expand_as(faces.aus), faces.aus).item()
+    probe = WarmupProbe(faces, at=warmup)
+    forwards_at: list[int] = []
+    model.generator.register_forward_hook(lambda module, inputs, output: forwards_at.append(len(probe.counts)))
+    run = trainer(max_steps=warmup + 2 * 2, callbacks=[probe])  # then 2 batches of one critic + one generator step
+    run.fit(model, loader(faces))
+    assert probe.counts == [*((batch, 0) for batch in range(1, warmup + 1)), (warmup + 1, 1), (warmup + 2, 2)]
+    assert min(forwards_at) == warmup  # the first generator forward is in the batch after the warm-up
+    assert all(torch.equal(p, generator_before[name]) for name, p in probe.generator_then.items())
+    assert probe.au_error_then < 0.5 * mean_au_error  # 0.014 against 0.041 for the mean AUs
+    assert torch.isfinite(run.callback_metrics["d/cond"])
+
+
 def test_training_under_bf16_mixed_precision(faces):
     model = small_model(critic_steps=2)
     run = trainer(max_steps=6, precision="bf16-mixed")
@@ -242,14 +282,15 @@ def test_training_under_bf16_mixed_precision(faces):
 
 
 @pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
-def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(faces, tmp_path: Path):
+@pytest.mark.parametrize("warmup", [0, 5])
+def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(faces, tmp_path: Path, warmup: int):
     """Two epochs, checkpoint, two more == four straight (weights, optimiser state, step count).
 
     With critic_steps=3 and 2 batches per epoch the generator's cadence straddles the resume;
-    the lr decays from epoch 2 on. Lightning warns about a mid-epoch resume only because its
-    check assumes one optimiser step per batch.
+    so does a 5-batch critic warm-up. The lr decays from epoch 2 on. Lightning warns about a
+    mid-epoch resume only because its check assumes one optimiser step per batch.
     """
-    hparams = {"critic_steps": 3, "epochs_constant": 1, "epochs_decay": 2}
+    hparams = {"critic_steps": 3, "critic_warmup_steps": warmup, "epochs_constant": 1, "epochs_decay": 2}
     straight = small_model(**hparams)
     straight_run = trainer(max_epochs=4)
     straight_run.fit(straight, loader(faces))
@@ -264,7 +305,7 @@ def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(faces, tmp_path
     resumed_run = trainer(max_epochs=4)
     resumed_run.fit(resumed, loader(faces), ckpt_path=checkpoint)
 
-    assert resumed_run.global_step == straight_run.global_step == 4 * 2 + 8 // 3
+    assert resumed_run.global_step == straight_run.global_step == 4 * 2 + (8 - warmup) // 3
     torch.testing.assert_close(resumed.state_dict(), straight.state_dict(), rtol=0, atol=0)
     for resumed_opt, straight_opt in zip(resumed_run.optimizers, straight_run.optimizers, strict=True):
         assert adam_steps(resumed_opt) == adam_steps(straight_opt)
@@ -341,6 +382,8 @@ def test_bad_batches_and_hyperparameters_are_rejected(faces):
         model.validation_step(batch, 0)
     with pytest.raises(ValueError, match="critic_steps"):
         small_model(critic_steps=0)
+    with pytest.raises(ValueError, match="critic_warmup_steps"):
+        small_model(critic_warmup_steps=-1)
     with pytest.raises(ValueError, match="lambda_cycle"):
         small_model(lambda_cycle=-1.0)
 

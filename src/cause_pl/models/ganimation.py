@@ -7,6 +7,7 @@ another random training image divided by 5 plus U(-0.1, 0.1) noise; ``keys`` lis
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, cast
 
@@ -71,11 +72,14 @@ class GANimation(pl.LightningModule):
       equals 2.5e-4 here.
 
     The adversarial terms have weight 1. One critic step per batch; every ``critic_steps``-th
-    batch also one generator step. The fakes' mean attention is logged every batch
-    (``attention/mean``) and checked on generator steps: above ``saturation_threshold`` a
-    warning (at most one per epoch) names the usual causes. Lightning's ``global_step`` (and so
-    ``max_steps``) counts both optimisers' steps: ``critic_steps + 1`` per ``critic_steps``
-    batches.
+    batch also one generator step. ``critic_warmup_steps`` (default 0) first batches are an AU
+    warm-up: the critic learns only the real images' AUs (its ``lambda_cond`` term; no generator,
+    no adversarial terms), so the generator's condition loss points the right way from its first
+    step instead of following an untrained AU head (a short schedule edits sooner). The fakes'
+    mean attention is logged every batch (``attention/mean``) and checked on generator steps:
+    above ``saturation_threshold`` a warning (at most one per epoch) names the usual causes.
+    Lightning's ``global_step`` (and so ``max_steps``) counts both optimisers' steps:
+    ``critic_steps + 1`` per ``critic_steps`` batches, one per warm-up batch.
 
     Learning rates: constant, then linear decay (:class:`LinearDecaySchedule`); train for
     ``max_epochs = epochs_constant + epochs_decay`` (official: 20 + 10).
@@ -108,6 +112,7 @@ class GANimation(pl.LightningModule):
         lr_d: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.999),
         critic_steps: int = 5,
+        critic_warmup_steps: int = 0,
         lambda_gp: float = 10.0,
         lambda_cond: float = 160.0,
         lambda_cycle: float = 10.0,
@@ -121,6 +126,8 @@ class GANimation(pl.LightningModule):
         super().__init__()
         if critic_steps < 1:
             raise ValueError(f"GANimation: critic_steps must be >= 1, got {critic_steps}")
+        if critic_warmup_steps < 0:
+            raise ValueError(f"GANimation: critic_warmup_steps must be >= 0, got {critic_warmup_steps}")
         if not 0 < saturation_threshold < 1:
             raise ValueError(f"GANimation: saturation_threshold must be in (0, 1), got {saturation_threshold}")
         weights = {
@@ -145,6 +152,7 @@ class GANimation(pl.LightningModule):
         self.critic = GANimationCritic(image_size, cond_dim, d_base_channels, d_layers, d_max_channels)
         self.val_samples: dict[str, torch.Tensor] | None = None
         self._critic_updates = 0
+        self._warmup_updates = 0
         self._mix_generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
         self._saturation_warned_epoch = -1
 
@@ -181,6 +189,9 @@ class GANimation(pl.LightningModule):
         image, au, target_au = _unpack(batch)
         opt_g, opt_d = cast(list[LightningOptimizer], self.optimizers())  # the two of configure_optimizers
         size = image.shape[0]
+        if self._warmup_updates < self.hparams.critic_warmup_steps:
+            self._warm_up_critic(image, au, opt_d)
+            return
 
         generator_turn = (self._critic_updates + 1) % self.hparams.critic_steps == 0
         with torch.set_grad_enabled(generator_turn):  # the generator step below reuses this forward's graph
@@ -202,6 +213,15 @@ class GANimation(pl.LightningModule):
                 opt_g.step()
             self.log_dict(generator_terms, batch_size=size)
             self._check_saturation(attention_mean)
+
+    def _warm_up_critic(self, real: torch.Tensor, au: torch.Tensor, opt_d: LightningOptimizer) -> None:
+        """One AU warm-up step: the critic's AU head (and trunk) regresses the real images' AUs."""
+        cond = F.mse_loss(self.critic(real)[1].float(), au)
+        opt_d.zero_grad()
+        self.manual_backward(self.hparams.lambda_cond * cond)
+        opt_d.step()
+        self._warmup_updates += 1
+        self.log("d/cond", cond.detach(), batch_size=real.shape[0])
 
     def _critic_losses(self, real: torch.Tensor, au: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         hp = self.hparams
@@ -263,8 +283,10 @@ class GANimation(pl.LightningModule):
         )
 
     def on_train_epoch_end(self) -> None:
-        for scheduler in cast(list[LambdaLR], self.lr_schedulers()):  # the two of configure_optimizers
-            scheduler.step()
+        with warnings.catch_warnings():  # an epoch of critic warm-up ends before the generator's first step
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step\\(\\)` before", UserWarning)
+            for scheduler in cast(list[LambdaLR], self.lr_schedulers()):  # the two of configure_optimizers
+                scheduler.step()
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         image, au, target_au = _unpack(batch)
@@ -286,6 +308,7 @@ class GANimation(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[_CHECKPOINT_KEY] = {
             "critic_updates": self._critic_updates,
+            "warmup_updates": self._warmup_updates,
             "mix_generator": self._mix_generator.get_state(),
         }
 
@@ -297,6 +320,7 @@ class GANimation(pl.LightningModule):
             )
         state = checkpoint[_CHECKPOINT_KEY]
         self._critic_updates = int(state["critic_updates"])
+        self._warmup_updates = int(state.get("warmup_updates", 0))  # absent before the warm-up existed
         self._mix_generator.set_state(state["mix_generator"])
 
 
