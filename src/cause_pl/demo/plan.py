@@ -29,6 +29,9 @@ class DemoPlan:
     corpus: SyntheticCorpusSpec = field(default_factory=SyntheticCorpusSpec)
     cause_epochs: int = 6
     cause_samples_per_epoch: int = 1024
+    gan_warmup_epochs: int = 1
+    """Epochs (before the constant ones) in which only the critic's AU head learns (``critic_warmup_steps``):
+    the generator's AU loss then follows a trained head from its first step."""
     gan_epochs_constant: int = 2
     gan_epochs_decay: int = 1
     gan_samples_per_epoch: int = 1280
@@ -46,6 +49,11 @@ class DemoPlan:
     gan_threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     """Torch threads for GANimation, whose convolutions use every core the light data workers leave."""
     seed: int = 0
+
+    @property
+    def gan_epochs(self) -> int:
+        """GANimation's ``max_epochs``: the warm-up, then the constant and the decaying learning rate."""
+        return self.gan_warmup_epochs + self.gan_epochs_constant + self.gan_epochs_decay
 
     @classmethod
     def quick(cls) -> DemoPlan:

@@ -55,7 +55,8 @@ def train_cause(plan: DemoPlan, shards: Path, checkpoint: Path) -> CAUSERegresso
 
 
 def demo_ganimation(plan: DemoPlan) -> GANimation:
-    """The demo's small GANimation: ``plan``'s sizes, a generator step on every batch."""
+    """The demo's small GANimation: ``plan``'s sizes, a critic AU warm-up of ``plan.gan_warmup_epochs``,
+    then a generator step on every batch."""
     return GANimation(
         image_size=plan.gan_image_size,
         g_base_channels=plan.gan_generator_channels,
@@ -66,7 +67,8 @@ def demo_ganimation(plan: DemoPlan) -> GANimation:
         lr_g=5e-4,
         lr_d=5e-4,
         critic_steps=1,
-        epochs_constant=plan.gan_epochs_constant,
+        critic_warmup_steps=plan.gan_warmup_epochs * (plan.gan_samples_per_epoch // plan.gan_batch_size),
+        epochs_constant=plan.gan_warmup_epochs + plan.gan_epochs_constant,
         epochs_decay=plan.gan_epochs_decay,
         saturation_threshold=0.99,
     )
@@ -85,11 +87,10 @@ def train_ganimation(plan: DemoPlan, shards: Path, checkpoint: Path) -> GANimati
         eval_batch_size=16,
         seed=plan.seed,
     )
-    epochs = plan.gan_epochs_constant + plan.gan_epochs_decay
     trainer = _trainer(
         checkpoint.parent.parent,
         "ganimation",
-        epochs,
+        plan.gan_epochs,
         limit_val_batches=2,
         precision=plan.gan_precision,
         callbacks=[SampleGridCallback(num_faces=4)],
