@@ -365,7 +365,7 @@ def main() -> None:
     parser.add_argument(
         "--demo", action="store_true", help="the model `cause-pl demo` trains (64 px, batch 16 unless given)"
     )
-    parser.add_argument("--image-size", type=int, help="default 128 (64 with --small or --demo)")
+    parser.add_argument("--image-size", type=int, help="default 128 (64 with --small); --demo: always the demo's 64")
     parser.add_argument("--batch-size", type=int, help="default 4 on CPU (16 with --demo), 25 (the paper's) on CUDA")
     parser.add_argument(
         "--warmup-cycles", type=int, default=1, help="untimed training cycles at the start of every fit"

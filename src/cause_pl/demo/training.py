@@ -102,6 +102,7 @@ def train_ganimation(plan: DemoPlan, shards: Path, checkpoint: Path) -> GANimati
 
 
 def face_data(plan: DemoPlan, shards: Path) -> FaceAUDataModule:
+    """The face shards as the AU reader trains on them and the scores read them (batch 16, in-process, seeded)."""
     return FaceAUDataModule(str(shards), batch_size=16, num_workers=0, image_size=plan.gan_image_size, seed=plan.seed)
 
 
