@@ -104,9 +104,9 @@ def run_demo(out: Path, plan: DemoPlan | None = None) -> DemoOutputs:
     reader_weights = checkpoints / "face_au_reader.pt"
     with outputs.stage("cause", "training CAUSE (CNN); the face AU reader trains beside it in a second process"):
         reader_log = logs / "face_au_reader.log"
-        reader = BackgroundJob(train_face_au_reader, plan, data / FACES, reader_weights, log=reader_log)
-        train_cause(plan, data / SPEECH_AU, cause_ckpt)
-        reader.result()
+        with BackgroundJob(train_face_au_reader, plan, data / FACES, reader_weights, log=reader_log) as reader:
+            train_cause(plan, data / SPEECH_AU, cause_ckpt)
+            reader.result()
     with outputs.stage("ganimation", f"training GANimation ({plan.gan_image_size} px) on the face shards"):
         train_ganimation(plan, data / FACES, gan_ckpt)
     with outputs.stage("evaluate", "Table 1 on held-out speakers; GANimation's AU error and identity"):
