@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/ganimation_cpu.py                 # both models (~25 min on 2 cores)
     .venv/bin/python benchmarks/ganimation_cpu.py --models demo   # the demo's 64-px model only
+    .venv/bin/python benchmarks/ganimation_cpu.py --models demo --variants channels_last --batches 4 2 --repeats 1
+                                                                  # a quick look: fewer settings and small batches
 
 For each model, ``benchmarks/ganimation.py`` runs once per (threads, batch size) with the settings
 that change the arithmetic side by side (fp32 = the package's generator, ``tiled`` = the generator
@@ -25,10 +27,12 @@ from pathlib import Path
 import harness
 
 MODELS = {
-    "demo": {"flags": ["--demo", "--warmup-cycles", "3"], "batches": (8, 16, 32), "default_batch": 16},
-    "paper": {"flags": ["--warmup-cycles", "1"], "batches": (4, 8), "default_batch": 4},
+    "demo": {"flags": ["--demo", "--warmup-cycles", "3"], "batches": (16, 8, 32)},
+    "paper": {"flags": ["--warmup-cycles", "1"], "batches": (4, 8)},
 }
-"""The demo's 64-px model (trained by ``cause-pl demo``) and the paper's 128-px model."""
+"""The demo's 64-px model (trained by ``cause-pl demo``) and the paper's 128-px model; their batch
+sizes, the usual one first."""
+VARIANTS = ("tiled", "channels_last", "compile")
 COLUMNS = ("model", "threads", "batch", "setting", "train img/s", "vs default", "max abs diff", "correct", "note")
 
 
@@ -61,19 +65,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=tuple(MODELS), default=list(MODELS))
     parser.add_argument("--repeats", type=int, default=3, help="timed training cycles per setting (median)")
+    parser.add_argument(
+        "--variants",
+        nargs="*",
+        choices=VARIANTS,
+        default=list(VARIANTS),
+        help="settings timed beside fp32 at the default threads and batch",
+    )
     parser.add_argument("--bf16", action="store_true", help="also bf16 (only a win with native bf16)")
+    parser.add_argument(
+        "--batches", nargs="+", type=int, help="batch sizes, the first as the default (default: each model's own)"
+    )
     parser.add_argument("--out", type=Path, help="also save the table as JSON here")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    variants = ["tiled", "channels_last", "compile", *(["bf16"] if args.bf16 else [])]
+    variants = [*args.variants, *(["bf16"] if args.bf16 else [])]
     table = []
     with tempfile.TemporaryDirectory(prefix="ganimation-cpu-") as folder:
         for model in args.models:
-            spec = MODELS[model]
+            default_batch, *other_batches = args.batches or MODELS[model]["batches"]
             default = None
-            runs = [(cores, spec["default_batch"], ["fp32", *variants])]
-            runs += [(threads, spec["default_batch"], ["fp32"]) for threads in range(1, cores)]
-            runs += [(cores, batch, ["fp32"]) for batch in spec["batches"] if batch != spec["default_batch"]]
+            runs = [(cores, default_batch, ["fp32", *variants])]
+            runs += [(threads, default_batch, ["fp32"]) for threads in range(1, cores)]
+            runs += [(cores, batch, ["fp32"]) for batch in other_batches]
             for threads, batch, settings in runs:
                 for row in run_benchmark(model, threads, batch, settings, args.repeats, Path(folder)):
                     entry = {"model": model, "threads": threads, "batch": batch, **row}
