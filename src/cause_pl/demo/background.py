@@ -52,6 +52,7 @@ class BackgroundJob(Generic[Result]):
 
     @property
     def running(self) -> bool:
+        """Whether the job's process is still alive."""
         return self._process.is_alive()
 
     def result(self) -> Result:
