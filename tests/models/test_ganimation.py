@@ -181,6 +181,17 @@ def test_total_variation_counts_neighbour_jumps_per_image():
     assert attention_total_variation(both).item() == pytest.approx((6 + jumps_checker) / 2)
 
 
+def test_default_attention_tv_weight_equals_the_official_one_at_its_batch_of_25():
+    """The official code weights the absolute neighbour differences summed over its whole batch of 25
+    by 1e-5; the default weight on the per-mask sums averaged over the batch gives the same loss."""
+    masks = torch.rand(25, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    official_sum = (masks[..., :, 1:] - masks[..., :, :-1]).abs().sum() + (
+        masks[..., 1:, :] - masks[..., :-1, :]
+    ).abs().sum()
+    weight = GANimation().hparams.lambda_attn_tv
+    assert weight * attention_total_variation(masks).item() == pytest.approx(1e-5 * official_sum.item(), rel=1e-6)
+
+
 def test_wasserstein_gap_is_positive_when_real_scores_higher():
     assert wasserstein_gap(torch.tensor([2.0, 4.0]), torch.tensor([[1.0], [0.0]])).item() == 2.5
 
