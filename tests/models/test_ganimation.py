@@ -242,6 +242,19 @@ def test_a_generator_turn_reuses_the_critic_steps_forward(faces):
     assert calls == [False, True, True]
 
 
+@pytest.mark.parametrize(("gp_fraction", "penalty_pairs"), [(1.0, 4), (0.5, 2), (0.1, 1)])
+def test_the_gradient_penalty_uses_its_share_of_the_batch(faces, gp_fraction: float, penalty_pairs: int):
+    """A critic-only batch of 4: the critic scores the 4 reals, the 4 fakes, then the penalty's
+    interpolates, ``gp_fraction`` of the pairs (at least one)."""
+    model = small_model(critic_steps=2, gp_fraction=gp_fraction)
+    sizes: list[int] = []
+    model.critic.register_forward_hook(lambda module, inputs, output: sizes.append(inputs[0].shape[0]))
+    run = trainer(max_steps=1)
+    run.fit(model, loader(faces))
+    assert sizes == [4, 4, penalty_pairs]
+    assert torch.isfinite(run.callback_metrics["d/gp"])
+
+
 def critic_au_error(model: GANimation, faces: SyntheticFaceBatches) -> float:
     with torch.no_grad():
         return torch.nn.functional.mse_loss(model.critic(faces.images)[1], faces.aus).item()
@@ -395,6 +408,9 @@ def test_bad_batches_and_hyperparameters_are_rejected(faces):
         small_model(critic_steps=0)
     with pytest.raises(ValueError, match="critic_warmup_steps"):
         small_model(critic_warmup_steps=-1)
+    for share in (0.0, 1.5):
+        with pytest.raises(ValueError, match="gp_fraction"):
+            small_model(gp_fraction=share)
     with pytest.raises(ValueError, match="lambda_cycle"):
         small_model(lambda_cycle=-1.0)
 
