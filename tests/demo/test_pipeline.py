@@ -44,15 +44,15 @@ def test_quick_demo_makes_everything_it_lists(quick_demo):
 def test_make_demo_plan_end_to_end_learns(tmp_path):
     """``make demo`` in fp32 (the path of CPUs without native bf16) meets the demo's quality bar:
     CAUSE's CNN at <= 0.6x the Mean baseline's MAE; GANimation's edits, read by the independent AU
-    reader, closer to the target AUs than the input is (<= 0.85x the error of copying the input;
-    measured 0.71 for the demo's seed and 0.67-0.78 over four training seeds, so issue 16's 0.7 is
-    not yet a bar that holds) while keeping identity >= 0.95."""
+    reader, closer to the target AUs than the input is (<= 0.75x the error of copying the input;
+    measured 0.69 for the demo's seed, so issue 16's 0.7 holds there, but 0.65-0.73 over four
+    training seeds: 0.75 is the bar a fresh draw still meets) while keeping identity >= 0.95."""
     out = tmp_path / "demo_out"
     result = cause_pl("demo", "--out", out, "--precision", "32-true", timeout=1800)
     assert "The demo finished" in result.stdout and "animation.mp4" in result.stdout
     summary = _check_outputs(out, image_size=64)
     scores = summary["scores"]
     assert scores["cnn_mae"] <= 0.6 * scores["mean_mae"] and scores["cnn_mae"] < 0.5 * scores["zero_mae"]
-    assert scores["gan_au_error"] <= 0.85 * scores["gan_copy_input_au_error"]
+    assert scores["gan_au_error"] <= 0.75 * scores["gan_copy_input_au_error"]
     assert scores["gan_identity"] >= 0.95
     assert (out / "logs" / "face_au_reader.log").exists()  # the background job's output

@@ -24,7 +24,7 @@ def cpu_has_bf16() -> bool:
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """Sizes and budgets of the demo; the defaults take under 3 minutes on 2 CPU cores (fp32, AVX-512)."""
+    """Sizes and budgets of the demo; the defaults take about 3 minutes on 2 CPU cores (fp32, AVX-512)."""
 
     corpus: SyntheticCorpusSpec = field(default_factory=SyntheticCorpusSpec)
     cause_epochs: int = 6
@@ -34,7 +34,7 @@ class DemoPlan:
     the generator's AU loss then follows a trained head from its first step."""
     gan_epochs_constant: int = 2
     gan_epochs_decay: int = 1
-    gan_samples_per_epoch: int = 1280
+    gan_samples_per_epoch: int = 1600
     gan_image_size: int = 64
     gan_batch_size: int = 16
     gan_generator_channels: int = 16

@@ -56,7 +56,7 @@ def train_cause(plan: DemoPlan, shards: Path, checkpoint: Path) -> CAUSERegresso
 
 def demo_ganimation(plan: DemoPlan) -> GANimation:
     """The demo's small GANimation: ``plan``'s sizes, a critic AU warm-up of ``plan.gan_warmup_epochs``,
-    then a generator step on every batch."""
+    then a generator step on every batch, the gradient penalty on half of each batch."""
     return GANimation(
         image_size=plan.gan_image_size,
         g_base_channels=plan.gan_generator_channels,
@@ -68,9 +68,10 @@ def demo_ganimation(plan: DemoPlan) -> GANimation:
         lr_d=5e-4,
         critic_steps=1,
         critic_warmup_steps=plan.gan_warmup_epochs * (plan.gan_samples_per_epoch // plan.gan_batch_size),
+        gp_fraction=0.5,  # the penalty on 8 of 16 pairs: ~7% less time per batch, spent on 25% more batches
         epochs_constant=plan.gan_warmup_epochs + plan.gan_epochs_constant,
         epochs_decay=plan.gan_epochs_decay,
-        lambda_attn_tv=1e-5,  # the official 2.5e-4 smooths the masks more and edited no better in 240 batches
+        lambda_attn_tv=1e-5,  # the official 2.5e-4 smooths the masks more and edited no better (at 240 batches)
         saturation_threshold=0.99,
     )
 
