@@ -327,7 +327,7 @@ class GANimation(pl.LightningModule):
         state = checkpoint[_CHECKPOINT_KEY]
         self._critic_updates = int(state["critic_updates"])
         self._warmup_updates = int(state.get("warmup_updates", 0))  # absent before the warm-up existed
-        self._mix_generator.set_state(state["mix_generator"])
+        self._mix_generator.set_state(state["mix_generator"].cpu())  # a CPU generator; map_location may have moved it
 
 
 def _unpack(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
