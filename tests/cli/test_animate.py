@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 import soundfile
@@ -13,6 +14,7 @@ from PIL import Image
 
 from cause_pl.cli.main import main
 from cause_pl.faces.align import prepare_face
+from cause_pl.faces.detect import _cascade
 from cause_pl.inference.animator import SpeechToFaceAnimator
 from cause_pl.media.mp4 import video_frame_count
 from cause_pl.openface.reader import read_openface_csv
@@ -184,6 +186,18 @@ def test_a_photo_without_a_face_is_one_line_suggesting_no_align(short_run, tmp_p
     assert code == 1
     [line] = [line for line in stderr.splitlines() if line.strip()]
     assert "photo.png: no face found; --no_align animates the photo centre-cropped instead" in line
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_an_opencv_without_haar_cascades_is_one_usage_line(short_run, tmp_path, capsys, monkeypatch):
+    """OpenCV 5 has no ``cv2.CascadeClassifier`` (seen on a GPU machine's image): exit 2, one line, no file."""
+    monkeypatch.delattr(cv2, "CascadeClassifier")
+    _cascade.cache_clear()
+    scene(320, 240, [(0.7, 0.0, (60.0, 20.0))])[0].save(tmp_path / "photo.png")
+    code, stderr = _main(short_run, capsys)
+    assert code == 2
+    [line] = [line for line in stderr.splitlines() if line.strip()]
+    assert f"OpenCV {cv2.__version__} lacks" in line and line.endswith("or pass --no_align")
     assert not (tmp_path / "out.mp4").exists()
 
 

@@ -35,7 +35,8 @@ Command = Callable[..., int]
 EXIT_DATA = 1
 """Bad input or data: a checkpoint, audio file, image, OpenFace CSV, shard or sweep file we cannot use."""
 EXIT_USAGE = 2
-"""Bad command line: a parser error or a :class:`UsageError` (an unknown device, a missing checkpoint flag)."""
+"""Bad command line: a parser error or a :class:`UsageError` (an unknown device, a missing checkpoint flag),
+or an installed OpenCV without the face cascades alignment needs (``--no_align`` goes without)."""
 EXIT_OS = 3
 """The operating system said no: file or folder missing, permission, a file where a folder should be,
 a full disk, a closed output pipe, a failed ``pipe:`` shard command."""
@@ -154,9 +155,10 @@ def split_debug_flag(argv: Sequence[str]) -> tuple[list[str], bool]:
 
 def exit_code_of(error: BaseException) -> int | None:
     """The exit code of an expected error, or None for a bug (which keeps its traceback)."""
+    from cause_pl.faces.detect import DetectorUnavailableError
     from cause_pl.shards.urls import CommandFailedError
 
-    if isinstance(error, UsageError):
+    if isinstance(error, (UsageError, DetectorUnavailableError)):
         return EXIT_USAGE
     if isinstance(error, (*OS_ERRORS, CommandFailedError)) or (isinstance(error, OSError) and error.errno in OS_ERRNOS):
         return EXIT_OS

@@ -65,8 +65,17 @@ class Face:
         return self.box[2] * self.box[3]
 
 
+class DetectorUnavailableError(RuntimeError):
+    """The installed OpenCV has no Haar cascades (OpenCV 5 moved them out of the main package)."""
+
+
 @cache
 def _cascade(name: str) -> cv2.CascadeClassifier:
+    if not hasattr(cv2, "CascadeClassifier"):
+        raise DetectorUnavailableError(
+            f"face alignment needs OpenCV's Haar cascades, which OpenCV {cv2.__version__} lacks; install "
+            "opencv-python-headless 4.x (the package pins 4.14.0.94) or pass --no_align"
+        )
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]
     if cascade.empty():
         raise RuntimeError(f"OpenCV's bundled cascade {name} did not load from {cv2.data.haarcascades}")  # type: ignore[attr-defined]
