@@ -155,7 +155,7 @@ def split_debug_flag(argv: Sequence[str]) -> tuple[list[str], bool]:
 
 def exit_code_of(error: BaseException) -> int | None:
     """The exit code of an expected error, or None for a bug (which keeps its traceback)."""
-    from cause_pl.faces.detect import DetectorUnavailableError
+    from cause_pl.faces.errors import DetectorUnavailableError
     from cause_pl.shards.urls import CommandFailedError
 
     if isinstance(error, (UsageError, DetectorUnavailableError)):

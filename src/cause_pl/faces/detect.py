@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from cause_pl.faces.errors import DetectorUnavailableError
 from cause_pl.media.image import to_rgb
 
 Point = tuple[float, float]
@@ -63,10 +64,6 @@ class Face:
     @property
     def area(self) -> float:
         return self.box[2] * self.box[3]
-
-
-class DetectorUnavailableError(RuntimeError):
-    """The installed OpenCV has no Haar cascades (OpenCV 5 moved them out of the main package)."""
 
 
 @cache
