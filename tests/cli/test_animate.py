@@ -197,7 +197,7 @@ def test_an_opencv_without_haar_cascades_is_one_usage_line(short_run, tmp_path, 
     code, stderr = _main(short_run, capsys)
     assert code == 2
     [line] = [line for line in stderr.splitlines() if line.strip()]
-    assert f"OpenCV {cv2.__version__} lacks" in line and line.endswith("or pass --no_align")
+    assert f"OpenCV {cv2.__version__} lacks" in line and line.endswith("or turn alignment off (animate: --no_align)")
     assert not (tmp_path / "out.mp4").exists()
 
 

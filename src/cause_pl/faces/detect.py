@@ -71,7 +71,7 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     if not hasattr(cv2, "CascadeClassifier"):
         raise DetectorUnavailableError(
             f"face alignment needs OpenCV's Haar cascades, which OpenCV {cv2.__version__} lacks; install "
-            "opencv-python-headless 4.x (the package pins 4.14.0.94) or pass --no_align"
+            "opencv-python-headless 4.x (the package pins 4.14.0.94) or turn alignment off (animate: --no_align)"
         )
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]
     if cascade.empty():
