@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import pytorch_lightning as pl
@@ -14,7 +16,7 @@ from cause_pl.faces.align import load_aligned_face
 from cause_pl.inference.animator import SpeechToFaceAnimator, smooth_track
 from cause_pl.inference.requests import AnimationRequests
 from cause_pl.media.image import load_face
-from cause_pl.media.mp4 import video_frame_count
+from cause_pl.media.mp4 import Mp4Writer, video_frame_count
 from cause_pl.models import GANimation
 from tests.builders.mp4_probe import decode_mp4
 from tests.faces.photos import scene
@@ -194,3 +196,50 @@ def test_non_finite_aus_are_refused_before_anything_is_written(quick_demo, anima
     with pytest.raises(ValueError, match=r"the model produced non-finite AUs for .*speech\.wav"):
         animator.animate(speech, files["face"], tmp_path / "estimated.mp4")
     assert not (tmp_path / "estimated.mp4").exists()
+
+
+def test_encoding_overlaps_generation_and_writes_the_same_bytes(quick_demo, animator, tmp_path, monkeypatch):
+    """Batches are encoded on a second thread, in order: the file is the one a plain loop on the
+    caller's thread writes from the same frames, byte for byte."""
+    wave = torch.from_numpy(_speech(quick_demo, seconds=2.0))
+    face = animator.load_face(quick_demo.files["face"])
+    track = torch.linspace(0, 4, video_frame_count(len(wave), 16000, 25)).unsqueeze(1).expand(-1, NUM_AUS)
+    with Mp4Writer(tmp_path / "plain.mp4", fps=25, audio=wave.numpy(), sample_rate=16000) as writer:
+        for batch in animator.frames(face, track):
+            writer.write(batch)
+    threads = []
+    write = Mp4Writer.write
+
+    def spy(self, frames):
+        threads.append(threading.current_thread().name)
+        write(self, frames)
+
+    monkeypatch.setattr(Mp4Writer, "write", spy)
+    result = animator.render(wave, face, tmp_path / "overlapped.mp4", aus=track)
+    assert len(threads) == -(-result.frames // 8) and all(name.startswith("mp4-encode") for name in threads)
+    assert (tmp_path / "overlapped.mp4").read_bytes() == (tmp_path / "plain.mp4").read_bytes()
+    assert result.frames_per_second > 0 and set(result.timings) == {"estimate", "generate", "encode"}
+
+
+@pytest.mark.parametrize("failing", ["encoder", "generator"])
+def test_a_failure_on_either_thread_propagates_and_leaves_no_file(quick_demo, animator, tmp_path, monkeypatch, failing):
+    wave = torch.from_numpy(_speech(quick_demo, seconds=2.0))
+    face = animator.load_face(quick_demo.files["face"])
+    calls = []
+
+    def broken_write(self, frames):
+        calls.append(len(frames))
+        raise OSError(28, "No space left on device")
+
+    def broken_frames(face, aus):
+        yield from list(SpeechToFaceAnimator.frames(animator, face, aus))[:2]
+        raise RuntimeError("generator broke")
+
+    if failing == "encoder":
+        monkeypatch.setattr(Mp4Writer, "write", broken_write)
+    else:
+        monkeypatch.setattr(animator, "frames", broken_frames)
+    with pytest.raises(OSError if failing == "encoder" else RuntimeError):
+        animator.render(wave, face, tmp_path / "out.mp4")
+    assert list(tmp_path.iterdir()) == []
+    assert calls == ([8] if failing == "encoder" else [])

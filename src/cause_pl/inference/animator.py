@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,12 @@ def _timed_batches(batches: Iterator[np.ndarray], timings: dict[str, float]) -> 
         yield batch
 
 
+def _encode(writer: Mp4Writer, batch: np.ndarray, paste_back: PasteBack | None) -> None:
+    """Write one batch of frames, each first put back into its photo when ``paste_back`` is given."""
+    for frames in [batch] if paste_back is None else map(paste_back, batch):
+        writer.write(frames)
+
+
 @dataclass
 class AnimationResult:
     """What one rendering produced, and where its time went (seconds per stage)."""
@@ -92,7 +99,8 @@ class AnimationResult:
     au_track: Tensor
     """(frames, 17) AU intensities (0..5) that drove the frames, after scaling and smoothing."""
     timings: dict[str, float] = field(default_factory=dict)
-    """``estimate`` (audio -> AUs), ``generate`` (AUs -> frames) and ``encode`` (frames -> mp4)."""
+    """``estimate`` (audio -> AUs), ``generate`` (AUs -> frames) and ``encode`` (frames -> mp4). Encoding
+    overlaps generation (a second thread), so ``encode`` is only the time spent waiting for the encoder."""
 
     @property
     def frames_per_second(self) -> float:
@@ -240,13 +248,23 @@ class SpeechToFaceAnimator(pl.LightningModule):
         if au_csv is not None:
             write_openface_style_csv(aus, self.fps, au_csv, columns=self.cause.targets.columns)
         bar = tqdm(total=aus.shape[0], unit="frame", desc=f"animating {Path(out).name}", disable=not progress)
-        with Mp4Writer(out, fps=self.fps, audio=wave.numpy(), sample_rate=self.sample_rate) as writer, bar:
+        # one batch is encoded on a second thread while the next is generated; on the way out the pool
+        # exits first (waiting for that batch), the writer last (discarding its file if anything failed)
+        with (
+            Mp4Writer(out, fps=self.fps, audio=wave.numpy(), sample_rate=self.sample_rate) as writer,
+            bar,
+            ThreadPoolExecutor(1, thread_name_prefix="mp4-encode") as encoder,
+        ):
+            encoding: Future[None] | None = None
             for batch in _timed_batches(self.frames(face, aus), timings):
-                with _timed(timings, "encode"):
-                    for frames in [batch] if paste_back is None else map(paste_back, batch):
-                        writer.write(frames)
+                with _timed(timings, "encode"):  # only the wait for the encoder: the stages add up to the wall time
+                    if encoding is not None:
+                        encoding.result()
+                encoding = encoder.submit(_encode, writer, batch, paste_back)
                 bar.update(len(batch))
             with _timed(timings, "encode"):
+                if encoding is not None:
+                    encoding.result()
                 writer.close()  # flushes the encoders and writes the rest of the audio
         return AnimationResult(Path(out), aus.shape[0], wave.shape[0] / self.sample_rate, aus, timings)
 
