@@ -7,13 +7,13 @@
 
 Stages (``AnimationResult.timings``): ``estimate`` (mel frontend + CAUSE over the whole audio),
 ``generate`` (GANimation, ``--batch-frames`` frames per call, uint8 conversion included) and
-``encode`` (H.264 + AAC muxing); ``end to end`` also counts decoding the audio file and loading the
-face. Speed does not depend on training, so without checkpoints freshly initialised nets of the
-same shapes are timed. The animator is built as ``cause-pl animate`` builds it: the nets are put on
-``--device`` (``from_checkpoints(map_location=...)``, or fresh nets moved there) and the animator
-follows them; the timed call is the command's ``animator.animate``. Rows: frames/s per stage and
-the stage's share of the end-to-end time; a cProfile of one run tells whether Python overhead
-matters (``--profile``).
+``encode`` (waiting for the H.264 + AAC encoder, which works on a second thread while the next batch
+is generated); ``end to end`` also counts decoding the audio file and loading the face. Speed does
+not depend on training, so without checkpoints freshly initialised nets of the same shapes are
+timed. The animator is built as ``cause-pl animate`` builds it: the nets are put on ``--device``
+(``from_checkpoints(map_location=...)``, or fresh nets moved there) and the animator follows them;
+the timed call is the command's ``animator.animate``. Rows: frames/s per stage and the stage's share
+of the end-to-end time; a cProfile of one run tells whether Python overhead matters (``--profile``).
 """
 
 from __future__ import annotations
