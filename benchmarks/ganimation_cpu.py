@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import harness
+
+from cause_pl.cpus import usable_cpus
 
 MODELS = {
     "demo": {"flags": ["--demo", "--warmup-cycles", "3"], "batches": (16, 8, 32)},
@@ -78,7 +79,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, help="also save the table as JSON here")
     args = parser.parse_args()
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     variants = [*args.variants, *(["bf16"] if args.bf16 else [])]
     table = []
     with tempfile.TemporaryDirectory(prefix="ganimation-cpu-") as folder:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from cause_pl.cpus import usable_cpus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +18,7 @@ def test_demo_model_rows_per_thread_count_and_batch_against_the_default(tmp_path
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads((tmp_path / "table.json").read_text())
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     expected = [(cores, 4, "fp32"), (cores, 4, "channels_last")]
     expected += [(threads, 4, "fp32") for threads in range(1, cores)] + [(cores, 2, "fp32")]
     assert [(row["threads"], row["batch"], row["setting"]) for row in rows] == expected

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cause_pl.cpus import cpu_has_bf16, usable_cpus
 from cause_pl.synthetic.corpus import SyntheticCorpusSpec
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes in bf16 natively (AVX-512 BF16 or AMX; Linux ``/proc/cpuinfo``)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 @dataclass(frozen=True)
@@ -46,7 +37,7 @@ class DemoPlan:
     workers: int = 2
     cause_threads: int = 1
     """Torch threads for CAUSE: its small ops slow down when threads outnumber idle cores."""
-    gan_threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
+    gan_threads: int = field(default_factory=lambda: min(4, usable_cpus()))
     """Torch threads for GANimation, whose convolutions use every core the light data workers leave."""
     seed: int = 0
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import io
-import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from PIL import Image
 
 from cause_pl.au import AU_MAX, AU_MIN
+from cause_pl.cpus import usable_cpus
 from cause_pl.features.mel import MelConfig, MelFrontend
 from cause_pl.media.image import to_rgb
 from cause_pl.shards.index import DatasetIndex
@@ -26,7 +26,7 @@ from cause_pl.shards.schema import INDEX_FILE, REJECTED_FILE, ShardError, face_s
 from cause_pl.shards.writer import Processed, clamped_au_values
 from cause_pl.targets import DEFAULT_TARGETS, TargetSpec
 
-DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
+DEFAULT_WORKERS = min(8, usable_cpus())
 """Parallel processes of a recipe unless ``--workers`` says otherwise."""
 
 
