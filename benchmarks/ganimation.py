@@ -117,8 +117,8 @@ def alarm(seconds: float, active: bool) -> Iterator[None]:
 def build_model(args: argparse.Namespace, setting: Setting) -> GANimation:
     """The model with seed-0 weights (identical for every setting), prepared for ``setting``."""
     torch.manual_seed(0)
-    if args.demo:
-        model = demo_ganimation(DemoPlan())
+    if args.demo:  # without the critic-only warm-up batches, which would be timed instead of training steps
+        model = demo_ganimation(DemoPlan(gan_warmup_epochs=0))
     else:
         model = GANimation(image_size=args.image_size, **(SMALL_MODEL if args.small else {}))
     if setting.tiled:
