@@ -12,8 +12,8 @@
    both, a frame strip.
 
 Everything lands in one folder; ``summary.json`` lists the files, the scores and the wall time of
-each stage. The default plan takes under three minutes on 2 CPU cores; :meth:`DemoPlan.quick` is a
-small smoke version for tests.
+each stage. The default plan takes about 3 minutes on 2 CPU cores with AVX-512 and 5 minutes on 2
+without it (fp32); :meth:`DemoPlan.quick` is a small smoke version for tests.
 """
 
 from __future__ import annotations

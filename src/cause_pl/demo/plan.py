@@ -15,7 +15,7 @@ from cause_pl.synthetic.corpus import SyntheticCorpusSpec
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """Sizes and budgets of the demo; the defaults take about 3 minutes on 2 CPU cores (fp32, AVX-512)."""
+    """Sizes and budgets of the demo; the defaults take about 3 minutes on 2 CPU cores (fp32; 5 without AVX-512)."""
 
     corpus: SyntheticCorpusSpec = field(default_factory=SyntheticCorpusSpec)
     cause_epochs: int = 6
