@@ -25,6 +25,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from cause_pl.cpus import usable_cpus
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -161,7 +163,7 @@ def main() -> None:
         "speedup": round(speedup, 3),
         "scaling_efficiency": round(speedup / args.devices, 3),
         "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)),
+        "usable_cpus": usable_cpus(),
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
     }
