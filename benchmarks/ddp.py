@@ -57,8 +57,7 @@ def fit_command(args: argparse.Namespace, shards: Path, processes: int, clock: P
         "-m",
         "cause_pl.cli.main",
         "fit",
-        "--config",
-        str(args.config),
+        *(f"--config={config}" for config in args.config),
         f"--model.init_args.arch={args.arch}",
         "--model.init_args.log_per_au=false",
         f"--data.init_args.root={shards}",
@@ -134,7 +133,13 @@ def synthetic_shards(directory: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shards", type=Path, help="speech_au shards (default: small synthetic ones in a temp dir)")
-    parser.add_argument("--config", type=Path, default=ROOT / "experiments" / "cause" / "synthetic.yaml")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        nargs="+",
+        default=[ROOT / "experiments" / "cause" / name for name in ("voxceleb2.yaml", "synthetic.yaml")],
+        help="CAUSE configs in order, later ones win (default: the VoxCeleb2 base with the synthetic overlay)",
+    )
     parser.add_argument("--arch", default="cnn", choices=["mlp", "rnn", "cnn", "dcnn"])
     parser.add_argument("--batch-size", type=int, default=16, help="per process")
     parser.add_argument("--steps", type=int, default=80)
