@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cause_pl.cpus import usable_cpus
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # 24-31 s of timed runs on 2 cores
 def test_demo_model_rows_per_thread_count_and_batch_against_the_default(tmp_path: Path) -> None:
     command = [sys.executable, str(ROOT / "benchmarks" / "ganimation_cpu.py"), "--models", "demo", "--repeats", "1"]
     command += ["--variants", "channels_last", "--batches", "4", "2", "--out", str(tmp_path / "table.json")]

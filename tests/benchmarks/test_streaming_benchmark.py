@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # 14-17 s of timed runs on 2 cores
 def test_streaming_benchmark_quick_prints_a_full_table():
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "streaming.py"), "--quick"],
