@@ -41,12 +41,12 @@ def cause_pl(*args: str | Path, timeout: float = 600) -> subprocess.CompletedPro
     return result
 
 
-def fit_overrides(shards: Path, out: Path, steps: int) -> list[str]:
+def fit_overrides(shards: Path, out: Path, steps: int, samples_per_epoch: int = 160) -> list[str]:
     """Overrides that point the synthetic config at test shards and keep the run short and local."""
     return [
         f"--data.init_args.root={shards}",
         "--data.init_args.num_workers=0",
-        "--data.init_args.train_samples_per_epoch=160",
+        f"--data.init_args.train_samples_per_epoch={samples_per_epoch}",
         f"--trainer.max_steps={steps}",
         "--trainer.max_epochs=-1",
         f"--trainer.default_root_dir={out}",
@@ -58,11 +58,12 @@ def fit_overrides(shards: Path, out: Path, steps: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A CNN fitted for 80 steps through the CLI on small synthetic shards (enough to beat the Zero baseline)."""
+    """A CNN fitted for 80 steps through the CLI on small synthetic shards (enough to beat the Zero baseline),
+    in two epochs, since every epoch ends in a validation of a few seconds."""
     tmp = tmp_path_factory.mktemp("cli")
     shards = tmp / "speech_au"
     write_speech_corpus(shards, SyntheticCorpusSpec(speakers=6, utterances_per_speaker=8, shard_size=4, max_seconds=4))
-    cause_pl("fit", *SYNTHETIC_CONFIG, *fit_overrides(shards, tmp / "run", 80))
+    cause_pl("fit", *SYNTHETIC_CONFIG, *fit_overrides(shards, tmp / "run", 80, samples_per_epoch=640))
     checkpoints = sorted((tmp / "run").rglob("last.ckpt"))
     assert checkpoints, "fit wrote no last.ckpt"
     return shards, checkpoints[0], tmp
