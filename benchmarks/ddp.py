@@ -58,7 +58,7 @@ def fit_command(args: argparse.Namespace, shards: Path, processes: int, clock: P
         "cause_pl.cli.main",
         "fit",
         *(f"--config={config}" for config in args.config),
-        f"--model.init_args.arch={args.arch}",
+        *([f"--model.init_args.arch={args.arch}"] if args.arch else []),
         "--model.init_args.log_per_au=false",
         f"--data.init_args.root={shards}",
         f"--data.init_args.batch_size={args.batch_size}",
@@ -140,7 +140,9 @@ def main() -> None:
         default=[ROOT / "experiments" / "cause" / name for name in ("voxceleb2.yaml", "synthetic.yaml")],
         help="CAUSE configs in order, later ones win (default: the VoxCeleb2 base with the synthetic overlay)",
     )
-    parser.add_argument("--arch", default="cnn", choices=["mlp", "rnn", "cnn", "dcnn"])
+    parser.add_argument(
+        "--arch", choices=["mlp", "rnn", "cnn", "dcnn"], help="overrides the configs' architecture (theirs: the CNN)"
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="per process")
     parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--warmup", type=int, default=10, help="steps excluded from the timing")
@@ -158,7 +160,7 @@ def main() -> None:
         rows = [measure(args, shards, processes, work) for processes in (1, args.devices)]
     speedup = rows[1]["samples_per_s"] / rows[0]["samples_per_s"]
     report = {
-        "arch": args.arch,
+        "arch": args.arch or "as configured",
         "device": args.device,
         "batch_size_per_process": args.batch_size,
         "steps": args.steps,
