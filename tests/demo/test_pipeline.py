@@ -34,6 +34,8 @@ def _check_outputs(out, image_size: int) -> dict:
 
 def test_quick_demo_makes_everything_it_lists(quick_demo):
     summary = _check_outputs(quick_demo.out, image_size=32)
+    second_process_log = (quick_demo.out / "logs" / "face_au_reader.log").read_text()
+    assert "faces: 100%" in second_process_log  # the face corpus is written beside the speech corpus
     scores = summary["scores"]
     assert scores["animate_frames_per_second"] > 0
     gan_scores = [scores[f"gan_{name}"] for name in GAN_SCORES]

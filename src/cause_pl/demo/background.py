@@ -1,9 +1,11 @@
-"""Work that runs in a second process beside a demo stage.
+"""Work that runs in a second process beside demo stages.
 
-CAUSE's small convolutions keep one thread busy at most, so the face AU reader trains beside it on
-the other core. (Training CAUSE beside GANimation instead was measured slower on 2 cores: the two
-trainings and their data workers thrashed, 198 s against 159 s in a row.) :class:`BackgroundJob`
-runs a function in a spawned process with its output going to a log file.
+The speech corpus and CAUSE's small convolutions keep one thread busy at most, so the face corpus
+and then the face AU reader are built beside them on the other core (one spawned process instead of
+a pool per corpus: each spawn imports torch again). (Training CAUSE beside GANimation instead was
+measured slower on 2 cores: the two trainings and their data workers thrashed, 198 s against 159 s
+in a row.) :class:`BackgroundJob` runs a function in a spawned process with its output going to a
+log file.
 """
 
 from __future__ import annotations

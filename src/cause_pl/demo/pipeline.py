@@ -1,8 +1,10 @@
 """The main job on built-in synthetic data (``cause-pl demo`` / ``make demo``), stage by stage.
 
-1. ``data``: the synthetic speech+AU and face+AU corpora as shards (as the real-data recipes write);
-2. ``cause``: a CAUSE CNN trained on the speech shards (one thread); beside it, in a second process
-   (:mod:`cause_pl.demo.background`), the independent face AU reader that ``ganimation-eval`` uses;
+1. ``data``: the synthetic speech+AU corpus as shards (as the real-data recipes write); a second
+   process (:mod:`cause_pl.demo.background`) writes the face+AU corpus meanwhile and then trains the
+   independent face AU reader that ``ganimation-eval`` uses, through stage 2;
+2. ``cause``: a CAUSE CNN trained on the speech shards (one thread); the stage ends when the second
+   process is done too;
 3. ``ganimation``: a small GANimation (64 px) trained on the face shards with every core;
 4. ``evaluate``: Table 1 style MAE/MSE with 95% CIs on the held-out speakers, with the Zero and
    Mean baselines; ``ganimation-eval``'s AU error (with its copy-the-input baseline) and identity
@@ -28,13 +30,13 @@ from cause_pl.au import NUM_AUS
 from cause_pl.demo.background import BackgroundJob
 from cause_pl.demo.plan import DemoOutputs, DemoPlan
 from cause_pl.demo.scoring import evaluate_cause, evaluate_ganimation
-from cause_pl.demo.training import train_cause, train_face_au_reader, train_ganimation
+from cause_pl.demo.training import train_cause, train_ganimation, write_faces_and_fit_reader
 from cause_pl.evaluation.plots import au_tracks_figure, save_figure
 from cause_pl.inference.animator import AnimationResult, SpeechToFaceAnimator
 from cause_pl.media.frames import write_png_strip
 from cause_pl.openface.writer import write_openface_style_csv
 from cause_pl.shards.schema import FACES, SPEECH_AU
-from cause_pl.synthetic.corpus import describe, write_face_corpus, write_speech_corpus
+from cause_pl.synthetic.corpus import describe, write_speech_corpus
 from cause_pl.synthetic.face_identity import corpus_identity
 from cause_pl.synthetic.faces import draw_face
 from cause_pl.synthetic.speech import synth_utterance
@@ -94,19 +96,17 @@ def run_demo(out: Path, plan: DemoPlan | None = None) -> DemoOutputs:
     data, checkpoints, logs = outputs.out / "data", outputs.out / "checkpoints", outputs.out / "logs"
     checkpoints.mkdir(parents=True, exist_ok=True)
     logs.mkdir(exist_ok=True)
-    with outputs.stage("data", "building the synthetic corpora"):
-        for index in (
-            write_speech_corpus(data / SPEECH_AU, plan.corpus, workers=plan.workers),
-            write_face_corpus(data / FACES, plan.corpus, workers=plan.workers),
-        ):
-            print(describe(index))
     cause_ckpt, gan_ckpt = checkpoints / "cause_cnn.ckpt", checkpoints / "ganimation.ckpt"
     reader_weights = checkpoints / "face_au_reader.pt"
-    with outputs.stage("cause", "training CAUSE (CNN); the face AU reader trains beside it in a second process"):
-        reader_log = logs / "face_au_reader.log"
-        with BackgroundJob(train_face_au_reader, plan, data / FACES, reader_weights, log=reader_log) as reader:
+    reader_log = logs / "face_au_reader.log"
+    with BackgroundJob(write_faces_and_fit_reader, plan, data / FACES, reader_weights, log=reader_log) as faces:
+        with outputs.stage("data", "building the speech corpus; a second process builds the face corpus"):
+            print(describe(write_speech_corpus(data / SPEECH_AU, plan.corpus)))
+        with outputs.stage("cause", "training CAUSE (CNN); the second process trains the face AU reader"):
             train_cause(plan, data / SPEECH_AU, cause_ckpt)
-            reader.result()
+            description, seconds = faces.result()
+            print(description)
+            print("second process: " + ", ".join(f"{part} {value:.1f} s" for part, value in seconds.items()))
     with outputs.stage("ganimation", f"training GANimation ({plan.gan_image_size} px) on the face shards"):
         train_ganimation(plan, data / FACES, gan_ckpt)
     with outputs.stage("evaluate", "Table 1 on held-out speakers; GANimation's AU error and identity"):

@@ -1,8 +1,10 @@
-"""The demo's training: CAUSE's CNN, the face AU reader (run in a second process beside CAUSE) and
-the small GANimation, with the sizes and budgets of :class:`~cause_pl.demo.plan.DemoPlan`."""
+"""The demo's training: CAUSE's CNN, the face AU reader (run in a second process beside CAUSE, right
+after that process has written the face corpus) and the small GANimation, with the sizes and budgets
+of :class:`~cause_pl.demo.plan.DemoPlan`."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from cause_pl.evaluation.ganimation import fit_face_au_regressor
 from cause_pl.media.atomic import atomic_output
 from cause_pl.models.cause import CAUSERegressor
 from cause_pl.models.ganimation import GANimation
+from cause_pl.synthetic.corpus import describe, write_face_corpus
 
 
 def _trainer(out: Path, name: str, max_epochs: int, **options: Any) -> pl.Trainer:
@@ -116,3 +119,14 @@ def train_face_au_reader(plan: DemoPlan, faces: Path, weights: Path) -> None:
     reader = fit_face_au_regressor(face_data(plan, faces).train_dataloader(), plan.reader_steps)
     with atomic_output(weights) as temporary:
         torch.save(reader.state_dict(), temporary)
+
+
+def write_faces_and_fit_reader(plan: DemoPlan, faces: Path, weights: Path) -> tuple[str, dict[str, float]]:
+    """The demo's second process: the face corpus (one process), then the face AU reader on it. Neither
+    needs the speech corpus or CAUSE, so both run beside them. Returns the corpus' description and
+    the seconds of each part."""
+    started = time.perf_counter()
+    description = describe(write_face_corpus(faces, plan.corpus))
+    written = time.perf_counter()
+    train_face_au_reader(plan, faces, weights)
+    return description, {"faces": written - started, "face AU reader": time.perf_counter() - written}
