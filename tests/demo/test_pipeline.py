@@ -34,7 +34,7 @@ def _check_outputs(out, image_size: int) -> dict:
 
 def test_quick_demo_makes_everything_it_lists(quick_demo):
     summary = _check_outputs(quick_demo.out, image_size=32)
-    second_process_log = (quick_demo.out / "logs" / "face_au_reader.log").read_text()
+    second_process_log = (quick_demo.out / "logs" / "faces_and_reader.log").read_text()
     assert "faces: 100%" in second_process_log  # the face corpus is written beside the speech corpus
     scores = summary["scores"]
     assert scores["animate_frames_per_second"] > 0
@@ -59,4 +59,4 @@ def test_make_demo_plan_end_to_end_learns(tmp_path):
     assert scores["cnn_mae"] <= 0.6 * scores["mean_mae"] and scores["cnn_mae"] < 0.5 * scores["zero_mae"]
     assert scores["gan_au_error"] <= 0.75 * scores["gan_copy_input_au_error"]
     assert scores["gan_identity"] >= 0.95
-    assert (out / "logs" / "face_au_reader.log").exists()  # the background job's output
+    assert (out / "logs" / "faces_and_reader.log").exists()  # the background job's output

@@ -98,13 +98,13 @@ def run_demo(out: Path, plan: DemoPlan | None = None) -> DemoOutputs:
     logs.mkdir(exist_ok=True)
     cause_ckpt, gan_ckpt = checkpoints / "cause_cnn.ckpt", checkpoints / "ganimation.ckpt"
     reader_weights = checkpoints / "face_au_reader.pt"
-    reader_log = logs / "face_au_reader.log"
-    with BackgroundJob(write_faces_and_fit_reader, plan, data / FACES, reader_weights, log=reader_log) as faces:
+    second_log = logs / "faces_and_reader.log"
+    with BackgroundJob(write_faces_and_fit_reader, plan, data / FACES, reader_weights, log=second_log) as face_job:
         with outputs.stage("data", "building the speech corpus; a second process builds the face corpus"):
             print(describe(write_speech_corpus(data / SPEECH_AU, plan.corpus)))
         with outputs.stage("cause", "training CAUSE (CNN); the second process trains the face AU reader"):
             train_cause(plan, data / SPEECH_AU, cause_ckpt)
-            description, seconds = faces.result()
+            description, seconds = face_job.result()
             print(description)
             print("second process: " + ", ".join(f"{part} {value:.1f} s" for part, value in seconds.items()))
     with outputs.stage("ganimation", f"training GANimation ({plan.gan_image_size} px) on the face shards"):
