@@ -21,7 +21,8 @@ def demo(
 
     Args:
         out: folder for everything the demo makes
-        workers: data-loading and corpus-building processes
+        workers: data-loading processes of CAUSE's training and evaluation (the two corpora are built
+            side by side, one process each)
         quick: tiny data and few steps: a one-minute smoke run
         precision: GANimation's training precision; auto: bf16-mixed where the CPU computes bf16
             natively (AVX-512 BF16 or AMX), else 32-true

@@ -35,6 +35,7 @@ class DemoPlan:
     gan_precision: str = field(default_factory=lambda: "bf16-mixed" if cpu_has_bf16() else "32-true")
     """bf16 autocast trains this GAN ~2x faster on CPUs with native bf16 (and far slower on others)."""
     workers: int = 2
+    """Data-loading processes of CAUSE's training and evaluation; the corpora are built one process each."""
     cause_threads: int = 1
     """Torch threads for CAUSE: its small ops slow down when threads outnumber idle cores."""
     gan_threads: int = field(default_factory=lambda: min(4, usable_cpus()))
