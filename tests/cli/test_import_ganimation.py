@@ -39,12 +39,11 @@ def replicate_files(tmp_path) -> tuple[Path, Path]:
     )
 
 
-def test_import_then_animate(replicate_files, tmp_path):
+def test_import_then_animate(replicate_files, tmp_path, capsys):
     generator, critic = replicate_files
     out = tmp_path / "converted" / "replicate.ckpt"
-    result = cause_pl("import-ganimation", "--generator", generator, "--critic", critic, "--out", out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stderr.strip().splitlines()
+    code, lines = _main(capsys, "--generator", generator, "--critic", critic, "--out", out)
+    assert code == 0, lines
     assert len(lines) == 2
     assert "generator from" in lines[0] and "replicate layout" in lines[0] and "cond_dim 17" in lines[0]
     assert "conv biases cancelled by InstanceNorm" in lines[0] and "image_size 32" in lines[0]

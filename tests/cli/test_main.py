@@ -84,7 +84,7 @@ def test_fit_logs_metrics_with_baselines(trained):
     assert list((tmp / "run").rglob("au_report/*_val.md"))
 
 
-def test_estimate_writes_openface_style_csv(trained, tmp_path):
+def test_estimate_writes_openface_style_csv(trained, tmp_path, capfd):
     _, checkpoint, _ = trained
     utterance = synth_utterance(0, 0, seed=3, min_seconds=3, max_seconds=3)
     audio = write_wav(tmp_path / "speech.wav", np.repeat(utterance.wave[:, None], 2, axis=1), 16000)
@@ -97,8 +97,8 @@ def test_estimate_writes_openface_style_csv(trained, tmp_path):
     values = np.array([[float(cell) for cell in row] for row in rows[1:]])
     assert values[0, 0] == 1 and values[-1, 2] == pytest.approx((len(utterance.aus) - 1) / 25)
     assert (values[:, 5:] >= 0).all() and (values[:, 5:] <= 5).all()
-    stdout = cause_pl("estimate", audio, "--ckpt", checkpoint, "--out", "-").stdout
-    assert stdout == out.read_text()
+    code, stdout, _ = run_main(capfd, ["estimate", audio, "--ckpt", checkpoint, "--out", "-"])
+    assert code == 0 and stdout == out.read_text()
 
 
 def test_table1_markdown_and_csv(trained, tmp_path):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ from cause_pl.export.ganimation import GENERATOR_FILE
 from cause_pl.export.onnx_file import METADATA_KEY, read_metadata
 from cause_pl.export.runtime import onnx_session
 from cause_pl.inference.estimate import estimate_aus
+from tests.cli.test_main import run_main
 from tests.export.test_cause import cause_model, speech_like
 from tests.export.test_ganimation import small_ganimation
 
@@ -69,17 +68,13 @@ def test_a_ganimation_checkpoint_makes_the_generator_file(tmp_path, capsys):
     assert info["kind"] == "ganimation_generator" and info["exporter"] == "torch.onnx (dynamo)"
 
 
-def test_a_text_file_as_checkpoint_is_one_line_and_exit_1(tmp_path):
+def test_a_text_file_as_checkpoint_is_one_line_and_exit_1(tmp_path, capfd):
     prose = tmp_path / "notes.ckpt"
     prose.write_text("not a checkpoint\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "cause_pl.cli.main", "export", "--ckpt", str(prose), "--out", str(tmp_path / "onnx")],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == EXIT_DATA and result.stdout == ""
-    assert result.stderr.startswith(f"cause-pl export: {prose}: not loadable with weights_only=True")
-    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    code, out, err = run_main(capfd, ["export", "--ckpt", prose, "--out", tmp_path / "onnx"])
+    assert code == EXIT_DATA and out == ""
+    assert err.startswith(f"cause-pl export: {prose}: not loadable with weights_only=True")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.ckpt"]
 
 
