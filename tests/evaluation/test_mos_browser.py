@@ -8,8 +8,10 @@ scores to the ratings clicked. Skipped only where Chromium, its driver or seleni
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,10 +54,14 @@ def browser(tmp_path):
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     )
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.downloads = downloads
-    yield driver
-    driver.quit()
+    # Chromium leaves its profile lock's socket folder in TMPDIR when the driver stops it; a short private
+    # TMPDIR (a socket path must stay under 108 bytes) keeps it out of /tmp.
+    with tempfile.TemporaryDirectory(prefix="chromium-") as scratch:
+        service = Service(CHROMEDRIVER, env={**os.environ, "TMPDIR": scratch})
+        driver = webdriver.Chrome(service=service, options=options)
+        driver.downloads = downloads
+        yield driver
+        driver.quit()
 
 
 def start(driver, listener: str) -> None:
