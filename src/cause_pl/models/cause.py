@@ -86,7 +86,9 @@ class CAUSERegressor(pl.LightningModule):
         targets: what the net regresses: a preset name (``emotions``, ``disfa``, ...) or a
             ``TargetSpec.to_dict()`` (:mod:`cause_pl.targets`); ``None`` takes the datamodule's at
             the first setup, or the 17 AUs without one. Stored as the spec's dict.
-        log_per_au: also log per-AU metrics (``val/AU12/mae`` ...), not only AU averages.
+        log_per_au: also log per-AU metrics (``val/AU12/mae`` ...), not only AU averages. For 17 AUs
+            that is 650 keys with their intervals instead of 38, which Lightning's logging takes
+            0.3-0.7 s per validation to record on a 2-core CPU (0.02-0.04 s for the 38).
     """
 
     hparams: AttributeDict  # what save_hyperparameters() stores; Lightning's property type also allows a plain mapping
